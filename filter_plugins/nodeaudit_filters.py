@@ -1,0 +1,84 @@
+"""Jinja filters over the pure code in module_utils/nodeaudit (policy, reports, plans).
+
+The package is shared with the module that runs on the nodes; on the
+controller it is imported from this repository's module_utils/ directly
+(Ansible puts custom module_utils on the path only for modules).
+"""
+import os
+import sys
+
+from ansible.errors import AnsibleFilterError
+
+_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MODULE_UTILS not in sys.path:
+    sys.path.insert(0, _MODULE_UTILS)
+
+from nodeaudit import policy as _policy  # noqa: E402
+from nodeaudit import report as _report  # noqa: E402
+from nodeaudit.errors import PolicyError  # noqa: E402
+
+
+def _plain(value):
+    """Ansible hands filters its own lazy container types; the pure code wants plain data."""
+    if isinstance(value, dict):
+        return dict((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def audit_policy(base, overrides=None, where="policy"):
+    """Merge a host's overrides over the base policy and validate; a bad key fails the run here."""
+    try:
+        merged = _policy.merge(_plain(base or {}), _plain(overrides or {}))
+        return _policy.validate(merged)
+    except PolicyError as exc:
+        raise AnsibleFilterError("invalid policy (%s): %s" % (where, exc))
+
+
+def audit_policy_digest(policy):
+    return _policy.digest(_plain(policy))
+
+
+def audit_fleet(results, policy_name, policy_digest, generated_at, host_order=None):
+    """``results``: {inventory_name: registered compute_audit result}."""
+    results = _plain(results or {})
+    hosts = dict((name, _report.host_entry(result, name)) for name, result in results.items())
+    order = _plain(host_order) if host_order else None
+    return _report.build(hosts, policy_name, policy_digest, generated_at, host_order=order)
+
+
+def audit_junit(doc):
+    return _report.junit(_plain(doc))
+
+
+def audit_markdown(doc):
+    return _report.markdown(_plain(doc))
+
+
+def audit_table(doc):
+    return _report.table(_plain(doc))
+
+
+def audit_json(doc):
+    return _report.to_json(_plain(doc))
+
+
+def audit_gate(doc, fail_on=None):
+    return _report.gate(_plain(doc), tuple(_plain(fail_on) or ("fail", "unreachable")))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "audit_policy": audit_policy,
+            "audit_policy_digest": audit_policy_digest,
+            "audit_fleet": audit_fleet,
+            "audit_junit": audit_junit,
+            "audit_markdown": audit_markdown,
+            "audit_table": audit_table,
+            "audit_json": audit_json,
+            "audit_gate": audit_gate,
+        }

@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Ansible module: audit one KVM compute node for vhost-net, in one round trip."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: compute_audit
+short_description: Audit a KVM compute node for vhost-net (configured, available, used by every VM)
+description:
+  - Reads, in one invocation, what the node's VMs run with (the qemu argv in C(/proc/<pid>/cmdline), fds to
+    C(/dev/vhost-net), vhost worker threads, the QEMU log), what the kernel offers (module loaded or built in,
+    blacklist, C(install) blocks, the device node) and what the next boot will do (C(/etc/default/qemu-kvm),
+    C(modules-load.d)), and reports each separately against a policy.
+  - Read-only. It never changes the node; check mode returns the same audit.
+  - "Live mode (I(root=/)): domains come from a read-only libvirt connection; when libvirt is unreachable the
+    module falls back to libvirt's status files (C(/run/libvirt/qemu/*.xml)) and says so."
+  - "Snapshot mode (any other I(root)): an extracted copy of a node is read with every path resolved inside
+    I(root) and a size cap on every file; no libvirt connection is made."
+version_added: "1.0.0"
+author:
+  - compute-audit maintainers
+options:
+  root:
+    description:
+      - The node's file system root. C(/) audits the live node; another directory audits a snapshot.
+    type: path
+    default: /
+  policy:
+    description:
+      - The policy (see C(policies/default.yml)); omitted keys take the shipped defaults.
+      - The playbook validates and merges it on the controller before any host is touched.
+    type: dict
+  libvirt_uri:
+    description:
+      - libvirt URI for the read-only connection (live mode only).
+    type: str
+    default: qemu:///system
+  use_libvirt:
+    description:
+      - Set to C(false) to read libvirt's status files even when libvirt answers.
+    type: bool
+    default: true
+  host_name:
+    description:
+      - The inventory name of the host, matched against the policy's host exemptions (the node's own
+        hostname is matched too).
+    type: str
+  max_file_size:
+    description:
+      - Cap, in bytes, on every file read; a larger file is reported, not read.
+    type: int
+    default: 4194304
+  log_tail_bytes:
+    description:
+      - How much of the end of each QEMU log is read.
+    type: int
+    default: 524288
+notes:
+  - Needs root (or read access to C(/proc/<pid>/fd) of the qemu processes) to see vhost fds.
+  - Secrets in the qemu argv (VNC/SPICE passwords, C(-object secret) data) are redacted from all output.
+"""
+
+EXAMPLES = r"""
+- name: Audit the node
+  compute_audit:
+    policy: "{{ audit_policy }}"
+    host_name: "{{ inventory_hostname }}"
+  register: result
+
+- name: Audit an extracted snapshot of a node
+  compute_audit:
+    root: /srv/snapshots/compute-17
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+audit:
+  description: The audit of the node.
+  returned: always
+  type: dict
+  contains:
+    state:
+      description: The worst check state (not_applicable < pass < warn < unknown < error < fail).
+      type: str
+      sample: fail
+    checks:
+      description: One entry per check with id, title, state, severity, expected, actual, reason, evidence.
+      type: list
+      elements: dict
+    domains:
+      description: Every domain with name, uuid, state, pid, needs_restart and its NICs
+        (mac, model, backend, netdev, queues, vhost true/false/null, reason, evidence).
+      type: list
+      elements: dict
+    sources:
+      description: Where domains and processes were read from (libvirt, status_files or snapshot) and why.
+      type: dict
+    versions:
+      description: Kernel, QEMU and libvirt versions where known.
+      type: dict
+    needs_restart:
+      description: Names of the domains whose qemu must be started again to get vhost-net.
+      type: list
+      elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nodeaudit.collect import collect
+from ansible.module_utils.nodeaudit.errors import PolicyError
+from ansible.module_utils.nodeaudit.evaluate import evaluate
+from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, validate
+
+
+def run_module():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            policy=dict(type="dict"),
+            libvirt_uri=dict(type="str", default="qemu:///system"),
+            use_libvirt=dict(type="bool", default=True),
+            host_name=dict(type="str"),
+            max_file_size=dict(type="int", default=4194304),
+            log_tail_bytes=dict(type="int", default=524288),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not os.path.isdir(params["root"]):
+        module.fail_json(msg="root %s is not a directory" % params["root"])
+    try:
+        policy = validate(params["policy"] if params["policy"] is not None else DEFAULT_POLICY)
+    except PolicyError as exc:
+        module.fail_json(msg="invalid policy: %s" % exc, key=exc.key)
+    if params["max_file_size"] < 1024 or params["log_tail_bytes"] < 1024:
+        module.fail_json(msg="max_file_size and log_tail_bytes must be at least 1024 bytes")
+    facts = collect(root=params["root"], libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
+                    max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"])
+    audit = evaluate(facts, policy, host_name=params["host_name"])
+    module.exit_json(changed=False, audit=audit)
+
+
+def main():
+    run_module()
+
+
+if __name__ == "__main__":
+    main()
