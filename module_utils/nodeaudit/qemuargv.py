@@ -1,0 +1,896 @@
+"""QEMU command lines in every syntax: splitting, NIC pairing, redaction.
+
+The auditor judges vhost-net by what *runs*, and what runs is the qemu argv
+(``/proc/<pid>/cmdline``, libvirt's ``.args`` files, the argv libvirt writes
+to ``/var/log/libvirt/qemu/<name>.log``). This module reads all of them:
+
+* ancient hub syntax: ``-net nic,macaddr=..,vlan=0,model=virtio`` + ``-net tap,vlan=0``
+  (paired by ``vlan``; libvirt never used vhost-net with it, and the tap sits
+  behind a hub, so vhost-net never carries such a NIC's traffic);
+* keyval ``-netdev tap,fd=35,id=hostnet0,vhost=on,vhostfd=36`` (and
+  multiqueue ``fds=a:b``/``vhostfds=c:d``; ``,,`` escapes a comma);
+* JSON ``-netdev {"type":"tap","fds":"102:103","vhost":true,...}``;
+* ``-nic tap,model=virtio-net-pci,vhost=on`` (one netdev and its device);
+* ``-device virtio-net-pci,netdev=hostnet0,...`` and JSON ``-device {...}``.
+
+Pure: text/bytes in, plain JSON-serialisable data out. Only ``ArgvError``
+(a ``ParseError``) escapes, and only when the input cannot be split at all.
+Every ``"arg"`` value in the results is redacted and capped.
+"""
+import json
+import re
+
+from .errors import ArgvError
+
+REDACTED = "<redacted>"
+EXCERPT_MAX = 300
+ELLIPSIS = "..."
+
+# QEMU's bool words (qapi_bool_parse).
+_TRUE = frozenset(("on", "yes", "true", "y"))
+_FALSE = frozenset(("off", "no", "false", "n"))
+
+# Backends whose datapath is a tap device: vhost-net applies.
+TAP_TYPES = frozenset(("tap", "bridge"))
+# Other datapaths, recorded by type (vhost-user / vhost-vdpa are vhost
+# protocols, but not the kernel's vhost-net).
+OTHER_TYPES = frozenset((
+    "user", "socket", "stream", "dgram", "l2tpv3", "vhost-user", "vhost-vdpa",
+    "hubport", "vde", "netmap", "af-xdp", "vmnet-host", "vmnet-shared",
+    "vmnet-bridged", "passt", "slirp",
+))
+
+_VIRTIO_NET = frozenset((
+    "virtio", "virtio-net", "virtio-net-pci", "virtio-net-pci-non-transitional",
+    "virtio-net-pci-transitional", "virtio-net-device", "virtio-net-ccw",
+))
+
+# Network front ends QEMU knows; anything with a ``netdev`` property also counts.
+_NIC_DRIVERS = frozenset((
+    "e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "igb",
+    "rtl8139", "ne2k_pci", "ne2k_isa", "pcnet", "vmxnet3", "tulip", "usb-net",
+    "i82550", "i82551", "i82557a", "i82557b", "i82557c", "i82558a", "i82558b",
+    "i82559a", "i82559b", "i82559c", "i82559er", "i82562", "i82801",
+    "spapr-vlan", "sungem", "lan9118", "smc91c111", "mcf_fec", "xen_nic",
+    "xgmac", "cadence_gem", "imx.fec", "ftgmac100", "rocker",
+)) | _VIRTIO_NET
+
+# Options known to take no value (so the next token is not swallowed).
+_NOARG = frozenset((
+    "-S", "-s", "-enable-kvm", "-no-kvm", "-nodefaults", "-no-user-config",
+    "-nodefconfig", "-no-shutdown", "-no-reboot", "-no-acpi", "-no-hpet",
+    "-nographic", "-usb", "-daemonize", "-snapshot", "-full-screen",
+    "-enable-fips", "-no-fd-bootchk", "-no-quit", "-preconfig",
+    "-only-migratable", "-win2k-hack", "-no-kvm-irqchip", "-no-kvm-pit",
+    "-no-kvm-pit-reinjection", "-enable-nesting", "-localtime", "-std-vga",
+    "-no-frame", "-alt-grab", "-ctrl-grab", "-rtc-td-hack", "-semihosting",
+    "-old-param", "-nouserconfig", "-h", "-help", "-version", "-curses",
+    "-portrait", "-vga-std", "-singlestep", "-no-graphic", "-nodefaults",
+))
+# Options that always take a value, even one that starts with "-".
+_WITHARG = frozenset((
+    "-netdev", "-net", "-nic", "-device", "-name", "-uuid", "-machine", "-M",
+    "-accel", "-object", "-vnc", "-spice", "-chardev", "-drive", "-blockdev",
+    "-m", "-smp", "-cpu", "-append", "-incoming", "-mon", "-monitor",
+    "-serial", "-global", "-smbios", "-add-fd", "-iscsi", "-sandbox", "-msg",
+    "-overcommit", "-rtc", "-boot", "-display", "-audiodev", "-fsdev", "-kernel",
+    "-initrd", "-pidfile", "-runas", "-qmp", "-D", "-d", "-k", "-vga",
+))
+
+_SECRET_KEYS = frozenset(("password", "passwd", "secret", "key"))
+_PASSWORD_KEYS = frozenset(("password", "passwd"))
+_SECRET_OBJECT_KEYS = frozenset(("data", "iv"))
+_SECRET_QOM = frozenset(("secret", "secret_keyring"))
+_FREE_TEXT_SECRET = re.compile(r"(?i)(?<![\w-])(password|passwd|secret)=([^,\s]*)")
+_SECRET_WORD = re.compile(r"(?i)(?<![\w-])secret(?![\w-])")
+_FREE_TEXT_OBJECT = re.compile(r"(?i)(?<![\w-])(data|iv)=([^,\s]*)")
+_JSON_SECRET = re.compile(
+    r'(?i)("(?:password|passwd|secret|key|data|iv)"\s*:\s*)"(?:[^"\\]|\\.)*"?')
+
+
+# ---------------------------------------------------------------- splitting
+
+def split_cmdline(data):
+    """Split a ``/proc/<pid>/cmdline`` read into argv.
+
+    The kernel separates arguments with NUL and ends with one NUL. Empty input
+    (a kernel thread, a zombie) gives ``[]``; undecodable bytes become U+FFFD.
+    Empty arguments in the middle are kept: they are real arguments.
+
+    Sample input::
+
+        b'/usr/bin/qemu-system-x86_64\\x00-name\\x00guest=vm1\\x00'
+
+    >>> split_cmdline(b'/usr/bin/qemu-system-x86_64\\x00-name\\x00guest=vm1\\x00')
+    ['/usr/bin/qemu-system-x86_64', '-name', 'guest=vm1']
+    >>> split_cmdline(b'')
+    []
+    >>> split_cmdline(b'a\\x00\\x00b')
+    ['a', '', 'b']
+    >>> split_cmdline(b'caf\\xe9\\x00')
+    ['caf\\ufffd']
+    """
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if isinstance(data, bytes):
+        text = data.decode("utf-8", "replace")
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise ArgvError("cmdline must be bytes, not %s" % type(data).__name__)
+    if not text:
+        return []
+    if text.endswith("\0"):
+        text = text[:-1]
+    return text.split("\0")
+
+
+def _line_of(text, pos):
+    return text.count("\n", 0, pos) + 1
+
+
+def _shell_words(text, strict=True):
+    """POSIX-shell word splitting: quotes, backslashes, ``\\``-newline.
+
+    Returns ``[(word, assignable)]``; ``assignable`` is true when the word
+    is ``NAME=...`` with the name part unquoted (a shell assignment).
+    Shell operators and ``#`` are ordinary characters here (``.args`` files
+    and logs never use them unquoted; keeping them loses nothing).
+    """
+    words = []
+    cur = None          # list of chars of the word being built
+    first_quoted = None  # index in cur of the first quoted/escaped char
+    i = 0
+    n = len(text)
+
+    def finish():
+        word = "".join(cur)
+        eq = word.find("=")
+        assignable = (eq > 0 and (first_quoted is None or first_quoted > eq)
+                      and _NAME.match(word[:eq]) is not None)
+        words.append((word, assignable))
+
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            nxt = text[i + 1] if i + 1 < n else ""
+            if nxt == "\n":
+                i += 2
+                continue
+            if nxt == "\r" and text[i + 2:i + 3] == "\n":
+                i += 3
+                continue
+            if cur is None:
+                cur, first_quoted = [], None
+            if not nxt:  # a lone trailing backslash stays literal
+                cur.append("\\")
+                i += 1
+                continue
+            if first_quoted is None:
+                first_quoted = len(cur)
+            cur.append(nxt)
+            i += 2
+        elif c == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                if strict:
+                    raise ArgvError("unterminated single quote", line=_line_of(text, i))
+                end = n
+            if cur is None:
+                cur, first_quoted = [], None
+            if first_quoted is None:
+                first_quoted = len(cur)
+            cur.append(text[i + 1:end])
+            i = end + 1
+        elif c == '"':
+            if cur is None:
+                cur, first_quoted = [], None
+            if first_quoted is None:
+                first_quoted = len(cur)
+            j = i + 1
+            closed = False
+            while j < n:
+                d = text[j]
+                if d == '"':
+                    closed = True
+                    break
+                if d == "\\" and j + 1 < n:
+                    e = text[j + 1]
+                    if e == "\n":
+                        j += 2
+                        continue
+                    if e in '$`"\\':
+                        cur.append(e)
+                        j += 2
+                        continue
+                cur.append(d)
+                j += 1
+            if not closed and strict:
+                raise ArgvError("unterminated double quote", line=_line_of(text, i))
+            i = j + 1
+        elif c in " \t\n":
+            if cur is not None:
+                finish()
+                cur = None
+            i += 1
+        else:
+            if cur is None:
+                cur, first_quoted = [], None
+            cur.append(c)
+            i += 1
+    if cur is not None:
+        finish()
+    return words
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _to_text(text, what):
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text).decode("utf-8", "replace")
+    if isinstance(text, str):
+        return text
+    raise ArgvError("%s must be text, not %s" % (what, type(text).__name__))
+
+
+def split_shell_args(text, strict=True):
+    """Split a shell-quoted command (libvirt ``.args`` file, log argv).
+
+    ``\\``-newline joins lines; single quotes are literal; double quotes keep
+    ``\\$ \\` \\" \\\\`` escapes; leading ``NAME=value`` words are the
+    environment, up to the first word that is not an assignment. An
+    unterminated quote raises ``ArgvError(line=...)`` unless ``strict`` is
+    false (then the quote runs to the end of the text).
+
+    Sample input::
+
+        LC_ALL=C \\
+        PATH=/bin \\
+        /usr/bin/qemu-system-x86_64 \\
+        -smbios 'type=1,manufacturer=OpenStack Foundation' \\
+        -netdev '{"type":"tap","fd":"3","vhost":true,"id":"hostnet0"}'
+
+    >>> r = split_shell_args("LC_ALL=C \\\\\\nPATH=/bin \\\\\\n/usr/bin/qemu-system-x86_64 \\\\\\n"
+    ...                      "-smbios 'type=1,manufacturer=OpenStack Foundation' \\\\\\n"
+    ...                      "-netdev '{\\"type\\":\\"tap\\",\\"fd\\":\\"3\\"}'")
+    >>> r["env"]
+    {'LC_ALL': 'C', 'PATH': '/bin'}
+    >>> r["argv"]
+    ['/usr/bin/qemu-system-x86_64', '-smbios', 'type=1,manufacturer=OpenStack Foundation', '-netdev', '{"type":"tap","fd":"3"}']
+    >>> split_shell_args("")
+    {'env': {}, 'argv': []}
+    >>> split_shell_args("qemu -name 'oops")
+    Traceback (most recent call last):
+    ...
+    nodeaudit.errors.ArgvError: unterminated single quote (line 1)
+    """
+    text = _to_text(text, "shell text")
+    words = _shell_words(text, strict=strict)
+    env = {}
+    k = 0
+    while k < len(words) and words[k][1]:
+        name, _, value = words[k][0].partition("=")
+        env[name] = value
+        k += 1
+    return {"env": env, "argv": [w for w, _ in words[k:]]}
+
+
+# ------------------------------------------------------------------ keyval
+
+def _split_keyval_raw(value):
+    """Split on single commas; ``,,`` stays inside an element (still escaped)."""
+    parts = []
+    buf = []
+    i = 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if c == ",":
+            if i + 1 < n and value[i + 1] == ",":
+                buf.append(",,")
+                i += 2
+                continue
+            parts.append("".join(buf))
+            buf = []
+            i += 1
+            continue
+        buf.append(c)
+        i += 1
+    parts.append("".join(buf))
+    return parts
+
+
+def parse_keyval(value, implied=None):
+    """Parse QEMU ``key=value,...`` (``,,`` is a literal comma).
+
+    The first element without ``=`` is the value of the ``implied`` key
+    (``tap`` in ``-netdev tap,...``); a later element without ``=`` is a
+    flag (``server`` means ``server=on``). The last of repeated keys wins.
+
+    Sample input::
+
+        tap,fd=35,id=hostnet0,vhost=on,vhostfd=36
+
+    >>> parse_keyval("tap,fd=35,id=hostnet0,vhost=on,vhostfd=36", "type")
+    {'type': 'tap', 'fd': '35', 'id': 'hostnet0', 'vhost': 'on', 'vhostfd': '36'}
+    >>> parse_keyval("guest=a,,b,debug-threads=on", "guest")
+    {'guest': 'a,b', 'debug-threads': 'on'}
+    >>> parse_keyval("socket,server,nowait", "backend")
+    {'backend': 'socket', 'server': 'on', 'nowait': 'on'}
+    """
+    result = {}
+    for pos, raw in enumerate(_split_keyval_raw(value)):
+        element = raw.replace(",,", ",")
+        if "=" in element:
+            key, _, val = element.partition("=")
+            result[key] = val
+        elif pos == 0 and implied:
+            result[implied] = element
+        elif element:
+            result[element] = "on"
+    return result
+
+
+def _parse_bool(value):
+    """QEMU bool: True / False, or None when it is not a bool word."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    return None
+
+
+def _jstr(value):
+    """A JSON scalar as the string QEMU would see; containers -> None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+def _to_int(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit() and len(text) < 20:
+            try:
+                return int(text)
+            except ValueError:
+                return None
+    return None
+
+
+def _fd_list(value):
+    text = _jstr(value)
+    if text is None or text == "":
+        return []
+    return [fd for fd in text.split(":") if fd != ""]
+
+
+# --------------------------------------------------------------- redaction
+
+def _cap(text):
+    if len(text) > EXCERPT_MAX:
+        return text[:EXCERPT_MAX - len(ELLIPSIS)] + ELLIPSIS
+    return text
+
+
+def _secret_value(key, value, secret_object):
+    """Should the value of ``key`` be hidden?"""
+    low = key.strip().lower()
+    if low in _PASSWORD_KEYS:
+        # ``-vnc :0,password=on`` is only a flag; a real password is not a bool word.
+        return _parse_bool(value) is None
+    if low in _SECRET_KEYS:
+        return True
+    return secret_object and low in _SECRET_OBJECT_KEYS
+
+
+def _redact_json(obj, secret_object=False):
+    if isinstance(obj, dict):
+        if _jstr(obj.get("qom-type")) in _SECRET_QOM:
+            secret_object = True
+        out = {}
+        for key, val in obj.items():
+            if isinstance(key, str) and not isinstance(val, (dict, list)) \
+                    and _secret_value(key, val, secret_object):
+                out[key] = REDACTED
+            else:
+                out[key] = _redact_json(val, secret_object)
+        return out
+    if isinstance(obj, list):
+        return [_redact_json(v, secret_object) for v in obj]
+    return obj
+
+
+def _redact_keyval(value, option):
+    parts = _split_keyval_raw(value)
+    first = parts[0] if parts else ""
+    secret_object = (
+        (option == "-object" and first in _SECRET_QOM)
+        or any(p in ("qom-type=secret", "qom-type=secret_keyring") for p in parts)
+        or (option is None and first in _SECRET_QOM and len(parts) > 1)
+    )
+    changed = False
+    for pos, raw in enumerate(parts):
+        if "=" not in raw:
+            continue
+        key, _, val = raw.partition("=")
+        if _secret_value(key, val.replace(",,", ","), secret_object):
+            parts[pos] = key + "=" + REDACTED
+            changed = True
+    return ",".join(parts) if changed else value
+
+
+def redact_value(value, option=None):
+    """Redact one argument; ``option`` is the option it is the value of.
+
+    Sample input::
+
+        -object secret,id=sec0,data=XAPibndN+4An,keyid=masterKey0,iv=NiTD9Glo
+
+    >>> redact_value("secret,id=sec0,data=XAPibndN+4An,keyid=masterKey0,iv=NiTD9Glo", "-object")
+    'secret,id=sec0,data=<redacted>,keyid=masterKey0,iv=<redacted>'
+    >>> redact_value('{"qom-type":"secret","id":"s","data":"c2VjcmV0"}', "-object")
+    '{"qom-type":"secret","id":"s","data":"<redacted>"}'
+    >>> redact_value(":0,password=on", "-vnc")
+    ':0,password=on'
+    >>> redact_value("port=5900,password=hunter2", "-spice")
+    'port=5900,password=<redacted>'
+    """
+    if not isinstance(value, str):
+        value = str(value)
+    stripped = value.lstrip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+            if not isinstance(obj, dict):
+                raise ValueError("not an object")
+            redacted = _redact_json(obj)
+            if redacted == obj:
+                return value
+            return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False)
+        except (ValueError, RecursionError, TypeError, OverflowError):
+            # Malformed or truncated JSON: hide every secret-looking string value.
+            return _FREE_TEXT_SECRET.sub(
+                lambda m: m.group(1) + "=" + REDACTED,
+                _JSON_SECRET.sub(lambda m: m.group(1) + '"' + REDACTED + '"', value))
+    out = _redact_keyval(value, option)
+    if _SECRET_WORD.search(out):
+        # A secret object inside free text (lossy splits, unterminated quotes).
+        out = _FREE_TEXT_OBJECT.sub(lambda m: m.group(1) + "=" + REDACTED, out)
+    return _FREE_TEXT_SECRET.sub(
+        lambda m: m.group(0) if _parse_bool(m.group(2)) is not None and
+        m.group(1).lower() != "secret" else m.group(1) + "=" + REDACTED, out)
+
+
+def _option_name(token):
+    if isinstance(token, str) and token.startswith("--") and len(token) > 2:
+        return token[1:]
+    return token
+
+
+def _takes_value(opt, nxt):
+    if opt in _NOARG:
+        return False
+    if opt in _WITHARG:
+        return True
+    if nxt is None:
+        return False
+    # Unknown option: take the next token unless it looks like another option.
+    return not (len(nxt) > 1 and nxt[0] == "-" and nxt[1].isalpha())
+
+
+def _check_argv(argv):
+    if not isinstance(argv, (list, tuple)):
+        raise ArgvError("argv must be a list of strings, not %s" % type(argv).__name__)
+    out = []
+    for i, arg in enumerate(argv):
+        if isinstance(arg, (bytes, bytearray)):
+            arg = bytes(arg).decode("utf-8", "replace")
+        elif not isinstance(arg, str):
+            raise ArgvError("argument is not a string: %s" % type(arg).__name__, index=i)
+        out.append(arg)
+    return out
+
+
+def _walk(argv):
+    """Yield ``(index_of_value, option, value)``; value None for flags / no value."""
+    i = 1
+    n = len(argv)
+    while i < n:
+        tok = argv[i]
+        if tok.startswith("-") and len(tok) > 1:
+            opt = _option_name(tok)
+            nxt = argv[i + 1] if i + 1 < n else None
+            if _takes_value(opt, nxt) and nxt is not None:
+                yield i + 1, opt, nxt
+                i += 2
+                continue
+            yield i, opt, None
+        else:
+            yield i, None, tok
+        i += 1
+
+
+def redact_argv(argv):
+    """Return a copy of argv with secrets replaced by ``<redacted>``.
+
+    ``-object secret`` ``data``/``iv`` (keyval or JSON), VNC/SPICE
+    ``password=<value>`` (``password=on`` is a flag and stays), and any
+    ``password``/``passwd``/``secret``/``key`` value. Ids such as
+    ``key-secret`` or ``keyid`` name a secret and stay.
+
+    Sample input::
+
+        ['qemu', '-object', 'secret,id=s0,data=XAPibnd,keyid=masterKey0,iv=NiTD', '-vnc', ':0,password=on']
+
+    >>> redact_argv(['qemu', '-object', 'secret,id=s0,data=XAPibnd,keyid=masterKey0,iv=NiTD',
+    ...              '-vnc', ':0,password=on'])
+    ['qemu', '-object', 'secret,id=s0,data=<redacted>,keyid=masterKey0,iv=<redacted>', '-vnc', ':0,password=on']
+    >>> redact_argv([])
+    []
+    """
+    argv = _check_argv(argv)
+    out = list(argv)
+    for index, opt, value in _walk(argv):
+        if value is not None:
+            out[index] = redact_value(value, opt)
+    if out:
+        out[0] = redact_value(out[0], None)
+    return out
+
+
+def _excerpt(value, option):
+    return _cap(redact_value(value, option))
+
+
+# ----------------------------------------------------------------- parsing
+
+def is_virtio_net(driver):
+    """True for a virtio-net front end (``model=virtio`` of ``-net nic`` too).
+
+    Sample input::
+
+        virtio-net-pci
+
+    >>> is_virtio_net("virtio-net-pci"), is_virtio_net("virtio-net-ccw"), is_virtio_net("virtio")
+    (True, True, True)
+    >>> is_virtio_net("e1000e"), is_virtio_net(None), is_virtio_net("virtio-blk-pci")
+    (False, False, False)
+    """
+    if not isinstance(driver, str):
+        return False
+    return driver.strip().lower() in _VIRTIO_NET
+
+
+def _is_nic_driver(driver, props):
+    if not isinstance(driver, str):
+        return False
+    low = driver.lower()
+    return low in _NIC_DRIVERS or low.startswith("virtio-net") or "netdev" in props
+
+
+def _load_json(value):
+    obj = json.loads(value)
+    if not isinstance(obj, dict):
+        raise ValueError("JSON value is not an object")
+    return obj
+
+
+def _netdev_record(props, syntax, index, value, option):
+    ntype = _jstr(props.get("type"))
+    fds = _fd_list(props.get("fds")) or _fd_list(props.get("fd"))
+    vhostfds = _fd_list(props.get("vhostfds")) or _fd_list(props.get("vhostfd"))
+    vhostforce = _parse_bool(props.get("vhostforce")) is True
+    if ntype in TAP_TYPES:
+        if "vhost" in props:
+            vhost = _parse_bool(props.get("vhost"))
+        else:
+            # QEMU net_init_tap: vhostfd(s) or vhostforce=on turn vhost on.
+            vhost = bool(vhostfds) or vhostforce
+    elif ntype in OTHER_TYPES:
+        vhost = False
+    else:
+        vhost = _parse_bool(props.get("vhost")) if "vhost" in props else None
+    queues = _to_int(props.get("queues"))
+    if queues is None and fds:
+        queues = len(fds)
+    ident = _jstr(props.get("id"))
+    if ident is None and syntax == "legacy-net":
+        ident = _jstr(props.get("name"))
+    return {
+        "id": ident,
+        "type": ntype,
+        "vhost": vhost,
+        "vhostforce": vhostforce,
+        "fds": fds,
+        "vhostfds": vhostfds,
+        "queues": queues,
+        "ifname": _jstr(props.get("ifname")),
+        "syntax": syntax,
+        "index": index,
+        "arg": _excerpt(value, option),
+    }
+
+
+def _device_record(props, syntax, index, driver_key="driver", mac_key="mac"):
+    return {
+        "driver": _jstr(props.get(driver_key)),
+        "netdev": _jstr(props.get("netdev")),
+        "mac": _jstr(props.get(mac_key)),
+        "id": _jstr(props.get("id")),
+        "index": index,
+        "syntax": syntax,
+    }
+
+
+def _accel_from(value):
+    text = _jstr(value)
+    if not text:
+        return None
+    return text.split(":")[0].strip() or None
+
+
+def _nic_entry(device, netdev, hub=False):
+    driver = device["driver"] if device else None
+    virtio = is_virtio_net(driver)
+    backend = netdev["type"] if netdev else None
+    entry = {
+        "netdev_id": (netdev["id"] if netdev else None) or (device["netdev"] if device else None),
+        "driver": driver,
+        "mac": device["mac"] if device else None,
+        "virtio": virtio,
+        "backend": backend,
+        "vhost": None,
+        "netdev": netdev,
+        "device": device,
+        "reason": "",
+    }
+    if device is None:
+        entry["reason"] = "netdev %r has no NIC device (front end) on the command line" % (netdev["id"],)
+        return entry
+    if netdev is None:
+        if hub:
+            entry["vhost"] = False
+            entry["reason"] = ("legacy -net (hub) syntax: no backend on vlan %s; "
+                               "vhost-net is not used" % (device.get("vlan"),))
+        elif device["netdev"]:
+            entry["reason"] = ("device points at netdev %r, which is not on the "
+                               "command line" % (device["netdev"],))
+        else:
+            entry["reason"] = "NIC device has no netdev= (not connected to a backend)"
+        return entry
+    if hub:
+        entry["vhost"] = False
+        entry["reason"] = ("legacy -net (hub) syntax: the %s backend sits behind a hub, "
+                           "so vhost-net never carries this NIC (libvirt never used vhost with -net)"
+                           % (backend,))
+        return entry
+    if backend in TAP_TYPES:
+        if netdev["vhost"] is None:
+            entry["reason"] = "%s backend with an unreadable vhost= value" % backend
+        elif not netdev["vhost"]:
+            entry["vhost"] = False
+            entry["reason"] = "%s backend without vhost=on: userspace datapath" % backend
+        elif driver is None:
+            entry["reason"] = ("%s backend with vhost=on, NIC model not stated "
+                               "(machine default)" % backend)
+        elif not virtio:
+            entry["vhost"] = False
+            entry["reason"] = ("vhost=on but the front end %s is not virtio-net: "
+                               "vhost-net cannot carry its traffic" % driver)
+        else:
+            entry["vhost"] = True
+            entry["reason"] = "%s backend with vhost=on and a %s front end" % (backend, driver)
+    elif backend is None:
+        entry["reason"] = "netdev type not stated"
+    else:
+        entry["vhost"] = False
+        entry["reason"] = "%s backend: not vhost-net (other datapath)" % backend
+    return entry
+
+
+def parse_qemu_argv(argv):
+    """Read a qemu argv: identity, accelerator, network back ends and front ends.
+
+    ``index`` fields are argv positions of the option's value. ``nics`` pairs
+    each front end with its back end and adds a per-NIC answer: ``vhost``
+    (True / False / None = cannot tell), ``backend`` and a ``reason``.
+    Malformed JSON in one ``-netdev``/``-device`` becomes an ``errors``
+    entry and parsing goes on.
+
+    Sample input::
+
+        /usr/bin/qemu-system-x86_64 -name guest=vm1,debug-threads=on -accel kvm
+        -netdev tap,fd=35,id=hostnet0,vhost=on,vhostfd=36
+        -device virtio-net-pci,netdev=hostnet0,id=net0,mac=fa:16:3e:a7:45:cb
+
+    >>> r = parse_qemu_argv(['/usr/bin/qemu-system-x86_64', '-name', 'guest=vm1,debug-threads=on',
+    ...     '-accel', 'kvm', '-netdev', 'tap,fd=35,id=hostnet0,vhost=on,vhostfd=36',
+    ...     '-device', 'virtio-net-pci,netdev=hostnet0,id=net0,mac=fa:16:3e:a7:45:cb'])
+    >>> r["name"], r["accel"], r["netdevs"][0]["vhostfds"]
+    ('vm1', 'kvm', ['36'])
+    >>> n = r["nics"][0]
+    >>> n["netdev_id"], n["driver"], n["mac"], n["virtio"], n["vhost"]
+    ('hostnet0', 'virtio-net-pci', 'fa:16:3e:a7:45:cb', True, True)
+    >>> parse_qemu_argv([])["nics"]
+    []
+    """
+    argv = _check_argv(argv)
+    result = {
+        "binary": argv[0] if argv else None,
+        "name": None,
+        "uuid": None,
+        "accel": None,
+        "netdevs": [],
+        "devices": [],
+        "nics": [],
+        "errors": [],
+    }
+    legacy_nics = []       # (device, vlan)
+    legacy_backends = []   # (netdev, vlan)
+    nic_pairs = []         # (device, netdev) from -nic
+    errors = result["errors"]
+
+    def error(index, value, option, reason):
+        errors.append({"index": index, "arg": _excerpt(value, option), "reason": reason})
+
+    for index, opt, value in _walk(argv):
+        if opt is None:
+            continue
+        if value is None:
+            if opt == "-enable-kvm" and result["accel"] is None:
+                result["accel"] = "kvm"
+            elif opt == "-no-kvm" and result["accel"] is None:
+                result["accel"] = "tcg"
+            elif opt in ("-netdev", "-device", "-net", "-nic", "-name", "-uuid", "-accel",
+                         "-machine", "-M"):
+                error(index, argv[index], None, "option %s has no value" % opt)
+            continue
+        if opt == "-name":
+            if value.lstrip().startswith("{"):
+                continue
+            result["name"] = parse_keyval(value, "guest").get("guest")
+        elif opt == "-uuid":
+            result["uuid"] = value
+        elif opt == "-accel":
+            if result["accel"] is None:
+                props = _props(value, "accel", index, opt, error)
+                if props is not None:
+                    result["accel"] = _accel_from(props.get("accel"))
+        elif opt in ("-machine", "-M"):
+            props = _props(value, "type", index, opt, error)
+            if props and result["accel"] is None and props.get("accel") is not None:
+                result["accel"] = _accel_from(props.get("accel"))
+        elif opt == "-netdev":
+            syntax = "json" if value.lstrip().startswith("{") else "keyval"
+            props = _props(value, "type", index, opt, error)
+            if props is None:
+                continue
+            result["netdevs"].append(_netdev_record(props, syntax, index, value, opt))
+        elif opt == "-device":
+            syntax = "json" if value.lstrip().startswith("{") else "keyval"
+            props = _props(value, "driver", index, opt, error)
+            if props is None or not _is_nic_driver(_jstr(props.get("driver")), props):
+                continue
+            device = _device_record(props, syntax, index)
+            if device["netdev"] is None and props.get("vlan") is not None:
+                device["vlan"] = _jstr(props.get("vlan"))
+                legacy_nics.append(device)
+            result["devices"].append(device)
+        elif opt == "-nic":
+            props = parse_keyval(value, "type")
+            ntype = props.get("type")
+            if ntype == "none":
+                continue
+            netdev = _netdev_record(props, "nic", index, value, opt)
+            device = _device_record(props, "nic", index, driver_key="model")
+            device["netdev"] = netdev["id"]
+            device["id"] = None
+            result["netdevs"].append(netdev)
+            result["devices"].append(device)
+            nic_pairs.append((device, netdev))
+        elif opt == "-net":
+            props = parse_keyval(value, "type")
+            ntype = props.get("type")
+            vlan = props.get("vlan", "0")
+            if ntype == "none":
+                continue
+            if ntype == "nic":
+                device = _device_record(props, "legacy-net", index, driver_key="model",
+                                        mac_key="macaddr")
+                if device["id"] is None:
+                    device["id"] = _jstr(props.get("name"))
+                if device["netdev"] is None:
+                    device["vlan"] = vlan
+                    legacy_nics.append(device)
+                result["devices"].append(device)
+            else:
+                netdev = _netdev_record(props, "legacy-net", index, value, opt)
+                netdev["vlan"] = vlan
+                legacy_backends.append(netdev)
+                result["netdevs"].append(netdev)
+
+    _name_legacy_backends(legacy_backends, result["netdevs"])
+    result["nics"] = _pair(result, legacy_nics, legacy_backends, nic_pairs)
+    return result
+
+
+def _props(value, implied, index, option, error):
+    """Keyval or JSON properties of one option value, or None (error recorded)."""
+    if value.lstrip().startswith("{"):
+        try:
+            return _load_json(value)
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) or type(exc).__name__
+            error(index, value, option, "malformed JSON in %s: %s" % (option, _cap(reason)))
+            return None
+    return parse_keyval(value, implied)
+
+
+def _name_legacy_backends(backends, netdevs):
+    taken = set(n["id"] for n in netdevs if n["id"] is not None)
+    for netdev in backends:
+        if netdev["id"] is not None:
+            continue
+        base = "vlan%s" % (netdev["vlan"],)
+        name = base
+        k = 1
+        while name in taken:
+            name = "%s.%d" % (base, k)
+            k += 1
+        netdev["id"] = name
+        taken.add(name)
+
+
+def _pair(result, legacy_nics, legacy_backends, nic_pairs):
+    nics = []
+    by_id = {}
+    for netdev in result["netdevs"]:
+        if netdev["syntax"] in ("keyval", "json") and netdev["id"] is not None:
+            by_id.setdefault(netdev["id"], netdev)
+    used = set()
+    legacy_ids = set(id(d) for d in legacy_nics)
+    nic_devices = dict((id(d), n) for d, n in nic_pairs)
+    hub_used = set()
+    for device in result["devices"]:
+        if id(device) in nic_devices:
+            netdev = nic_devices[id(device)]
+            used.add(id(netdev))
+            nics.append(_nic_entry(device, netdev))
+            continue
+        if id(device) in legacy_ids:
+            vlan = device.get("vlan")
+            members = [b for b in legacy_backends if b["vlan"] == vlan]
+            for b in members:
+                hub_used.add(id(b))
+            netdev = members[0] if members else None
+            if netdev is not None:
+                used.add(id(netdev))
+            nics.append(_nic_entry(device, netdev, hub=True))
+            continue
+        netdev = by_id.get(device["netdev"]) if device["netdev"] else None
+        entry = _nic_entry(device, netdev)
+        if netdev is not None:
+            if id(netdev) in used:
+                entry["reason"] += "; netdev %r is already used by another device" % netdev["id"]
+            used.add(id(netdev))
+        nics.append(entry)
+    for netdev in result["netdevs"]:
+        if id(netdev) not in used and id(netdev) not in hub_used:
+            nics.append(_nic_entry(None, netdev))
+    return nics
