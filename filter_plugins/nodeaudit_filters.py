@@ -38,6 +38,12 @@ def audit_policy(base, overrides=None, where="policy"):
         raise AnsibleFilterError("invalid policy (%s): %s" % (where, exc))
 
 
+def audit_policies(overrides_by_host, base):
+    """``{host: overrides} | audit_policies(base)`` -> ``{host: validated policy}``; errors name the host."""
+    return dict((str(host), audit_policy(base, overrides, "host %s" % host))
+                for host, overrides in (overrides_by_host or {}).items())
+
+
 def audit_policy_digest(policy):
     return _policy.digest(_plain(policy))
 
@@ -74,6 +80,7 @@ class FilterModule(object):
     def filters(self):
         return {
             "audit_policy": audit_policy,
+            "audit_policies": audit_policies,
             "audit_policy_digest": audit_policy_digest,
             "audit_fleet": audit_fleet,
             "audit_junit": audit_junit,

@@ -56,7 +56,8 @@ def _describe_value(value):
     notes = []
     if "\r" in value:
         notes.append("carriage return: the file has CRLF line endings")
-    if value.strip() != value:
+    core = value.replace("\r", "")
+    if core.strip() != core:
         notes.append("surrounding white space")
     return "%r%s" % (value, " (%s)" % "; ".join(notes) if notes else "")
 
