@@ -434,5 +434,7 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         else:
             dom["log"] = None
     facts["domains"] = domains
-    facts["orphan_qemu"] = sorted(pid for pid in unclaimed if pid not in claimed)
+    # qemu processes no domain claims (started by hand, by another libvirtd in
+    # a container, or left behind): still judged by what they run.
+    facts["orphan_qemu"] = [unclaimed[pid] for pid in sorted(unclaimed) if pid not in claimed]
     return facts

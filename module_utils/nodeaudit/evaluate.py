@@ -4,6 +4,8 @@ Each check says what was expected, what was found, and on what evidence
 (file and line, pid, argv element). "Could not tell" is `unknown` (or `error`
 when the input itself was broken), never a pass and never a silent fail.
 """
+import re
+
 from . import qemuargv
 from .checks import CHECKS, worst
 from .policy import apply_level, domain_exempt, host_exempt
@@ -13,6 +15,7 @@ EXCERPT = 300
 MAX_EVIDENCE = 40
 RUNNING_STATES = ("running", "paused", "blocked", "pmsuspended", "shutdown")
 TAP_BACKENDS = ("tap", "bridge")
+_VHOST_OFF = re.compile(r'(^|,)vhost=(off|no|false)(,|$)|"vhost"\s*:\s*false')
 _XML_BACKEND = {"ethernet": "tap", "bridge": "tap", "network": "tap", "direct": "tap", "vhostuser": "vhost-user",
                 "vdpa": "vhost-vdpa", "hostdev": "hostdev", "user": "user", "mcast": "socket", "server": "socket",
                 "client": "socket", "udp": "socket"}
@@ -331,7 +334,7 @@ def _judge_argv_nic(nic, iface, proc, source, vhost_messages, pool):
                    reason="vhost=on in the argv, but the process holds no fd to /dev/vhost-net")
         return rec
     # No vhost on the command line: userspace virtio.
-    explicit = "vhost=off" if netdev.get("vhost") is False else "no vhost=on"
+    explicit = "vhost=off" if _VHOST_OFF.search(netdev.get("arg") or "") else "no vhost=on"
     reason = "%s `-netdev %s` has %s: virtio runs in QEMU userspace" % (source, backend, explicit)
     if proc is not None and proc.get("fds") is not None and not proc.get("vhost_fds"):
         ev.append("/proc/%s/fd: no fd -> /dev/vhost-net" % proc.get("pid"))
@@ -381,7 +384,7 @@ def judge_domain(dom, mode):
     """One domain: its NICs with vhost true/false/null and a reason each."""
     xml = dom.get("xml") or {}
     out = {"name": dom.get("name"), "uuid": dom.get("uuid") or xml.get("uuid"), "state": dom.get("state"),
-           "pid": dom.get("pid"), "type": xml.get("type"), "needs_restart": False, "exempt": False,
+           "pid": dom.get("pid"), "type": xml.get("type"), "needs_restart": False, "exempt": False, "managed": True,
            "verdict": "not_applicable", "reason": None, "nics": [], "evidence": []}
     if dom.get("xml_error"):
         out["evidence"].append(excerpt(dom["xml_error"]))
@@ -432,7 +435,7 @@ def judge_domain(dom, mode):
     if dtype == "qemu" or accel == "tcg":
         out.update(verdict="not_applicable",
                    reason="TCG domain (%s): vhost-net never applies" %
-                          ("<domain type='qemu'>" if dtype == "qemu" else "-accel tcg"))
+                          ("<domain type='qemu'>" if xml.get("type") == "qemu" else "-accel tcg"))
         for nic in parsed.get("nics") or []:
             rec = _nic_record(nic.get("mac"), nic.get("driver"), (nic.get("netdev") or {}).get("type"),
                               nic.get("netdev_id"), None)
@@ -540,10 +543,18 @@ def evaluate(facts, policy, host_name=None):
             judged["exempt"] = True
             judged["reason"] = "exempt in the policy: %s" % reason
         domains.append(judged)
-    for pid in facts.get("orphan_qemu") or []:
-        domains.append({"name": "(qemu pid %d, not known to libvirt)" % pid, "uuid": None, "state": "running",
-                        "pid": pid, "type": None, "needs_restart": False, "exempt": False, "verdict": "unknown",
-                        "reason": "a qemu process that no libvirt domain claims", "nics": [], "evidence": []})
+    for proc in facts.get("orphan_qemu") or []:
+        name = None
+        if proc.get("argv"):
+            name = qemuargv.parse_qemu_argv(proc["argv"]).get("name")
+        judged = judge_domain({"name": "%s (qemu pid %d, not known to libvirt)" % (name or "?", proc["pid"]),
+                               "state": "running", "pid": proc["pid"], "process": proc, "xml": None, "log": None},
+                              "live")
+        judged["managed"] = False
+        judged["needs_restart"] = False
+        judged["reason"] = ("%s; a qemu process that no libvirt domain of this node claims: restart it through "
+                            "whoever started it" % (judged["reason"] or judged["verdict"]))
+        domains.append(judged)
     raw = [
         check_vhost_net_enabled(facts),
         check_settings(facts, policy),
