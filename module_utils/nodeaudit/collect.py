@@ -154,6 +154,11 @@ def collect_kernel(reader, live):
             fact["errors"].append("/etc/modprobe.conf: %s" % exc)
     fact["modprobe_files"] = [p for p, _ in parsed_files]
     fact["modprobe"] = kmod.module_load_policy(parsed_files, "vhost_net")
+    # vhost_net needs vhost: an install block on the dependency stops it too.
+    dependency = kmod.module_load_policy(parsed_files, "vhost")
+    dep_install = dependency.get("install")
+    if dep_install and dep_install.get("blocks") and not (fact["modprobe"].get("install") or {}).get("blocks"):
+        fact["modprobe"]["install"] = dict(dep_install, command="%s (on its dependency vhost)" % dep_install["command"])
 
     entries = []
     files, errors = _modprobe_files(reader, MODULES_LOAD_DIRS)

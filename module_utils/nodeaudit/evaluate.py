@@ -84,16 +84,23 @@ def check_vhost_net_enabled(facts):
                       % (path, err.get("message"), where), [where + ": " + str(err.get("message"))])
     parsed = fact["parsed"]
     item = _last_assignment(parsed, "VHOST_NET_ENABLED")
+    uncertain = (parsed.get("uncertain") or {}).get("VHOST_NET_ENABLED")
+    if item is None and uncertain:
+        return _check("qemu_kvm.vhost_net_enabled", "unknown", expected, "value decided at run time",
+                      "VHOST_NET_ENABLED depends on the run time environment: %s" % uncertain, [path])
     if item is None:
         return _check("qemu_kvm.vhost_net_enabled", "not_applicable", expected, "VHOST_NET_ENABLED is not set",
                       "%s does not set VHOST_NET_ENABLED (later Ubuntu dropped the key; the job no longer reads it)"
                       % path, [path + ": no VHOST_NET_ENABLED assignment"])
     evidence = ["%s:%s: %s" % (path, item.get("line"), (item.get("raw") or "").rstrip("\n"))]
-    uncertain = (parsed.get("uncertain") or {}).get("VHOST_NET_ENABLED")
     if uncertain:
         return _check("qemu_kvm.vhost_net_enabled", "unknown", expected, "value decided at run time",
                       "VHOST_NET_ENABLED depends on the run time environment: %s" % uncertain, evidence)
-    value = parsed["vars"].get("VHOST_NET_ENABLED", item.get("value"))
+    if "VHOST_NET_ENABLED" not in parsed["vars"]:
+        return _check("qemu_kvm.vhost_net_enabled", "fail", expected, "VHOST_NET_ENABLED is unset",
+                      "VHOST_NET_ENABLED is assigned at line %s but unset later in the file: the job sees it empty"
+                      % item.get("line"), evidence)
+    value = parsed["vars"]["VHOST_NET_ENABLED"]
     if value == "1":
         return _check("qemu_kvm.vhost_net_enabled", "pass", expected, "VHOST_NET_ENABLED='1'", None, evidence)
     return _check("qemu_kvm.vhost_net_enabled", "fail", expected, "VHOST_NET_ENABLED=%s" % _describe_value(value),

@@ -333,12 +333,14 @@ def module_load_policy(files, module):
     ...          ("/etc/modprobe.d/vhost.conf", parse_modprobe_conf(
     ...              "install vhost_net /bin/true\\noptions vhost_net experimental_zcopytx=0\\n"))]
     >>> policy = module_load_policy(files, "vhost_net")
-    >>> policy["blacklisted"], policy["options"]
-    (['/etc/modprobe.d/blacklist.conf:1: blacklist vhost-net'], ['/etc/modprobe.d/vhost.conf:2: options vhost_net experimental_zcopytx=0'])
+    >>> policy["blacklisted"]
+    ['/etc/modprobe.d/blacklist.conf:1: blacklist vhost-net']
+    >>> policy["options"]
+    ['/etc/modprobe.d/vhost.conf:2: options vhost_net experimental_zcopytx=0']
     >>> policy["install"]["command"], policy["install"]["blocks"], policy["install"]["evidence"]
     ('/bin/true', True, '/etc/modprobe.d/vhost.conf:1: install vhost_net /bin/true')
-    >>> module_load_policy([("/etc/modprobe.d/w.conf", parse_modprobe_conf(
-    ...     "install vhost_net /sbin/modprobe --ignore-install vhost_net $CMDLINE_OPTS\\n"))], "vhost_net")["install"]["blocks"]
+    >>> wrapper = parse_modprobe_conf("install vhost_net /sbin/modprobe --ignore-install vhost_net $CMDLINE_OPTS\\n")
+    >>> module_load_policy([("/etc/modprobe.d/w.conf", wrapper)], "vhost_net")["install"]["blocks"]
     False
     """
     target = normalize_module(module)

@@ -46,14 +46,17 @@ _WORD_END = frozenset(" \t\n;&|()<>")
 _OPS = (";;", "&&", "||", "<<-", "<<", ">>", "<&", ">&", "<>", ">|", ";", "&", "|", "(", ")", "<", ">")
 _REDIRS = frozenset(("<<-", "<<", ">>", "<&", ">&", "<>", ">|", "<", ">"))
 _OPENERS = frozenset(("if", "while", "until", "for", "case", "{"))
-_CLOSERS = {"fi": "if", "done": None, "esac": "case", "}": "{"}
+_CLOSERS = {"fi": ("if",), "done": ("while", "until", "for"), "esac": ("case",), "}": ("{",)}
 _MIDDLE = frozenset(("then", "else", "elif", "do", "!"))
+_MIDDLE_OF = {"then": ("if",), "else": ("if",), "elif": ("if",), "do": ("while", "until", "for")}
 # Special built-ins: assignments written before them stay in the shell (POSIX, dash).
 _SPECIAL_BUILTINS = frozenset((":", ".", "break", "continue", "eval", "exec", "exit", "export", "readonly",
                                "return", "set", "shift", "times", "trap", "unset"))
 _CONTINUING = frozenset(("&&", "||", "|"))
 _NEEDS_COMMAND = frozenset((";", ";;", "&", "&&", "||", "|"))
 _MAX_ITEMS = 100000
+_DQ_RUN = re.compile(r"[^\"\\\\$`]+")
+_PLAIN_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"$`]+")
 
 
 class _Word(object):
@@ -123,34 +126,48 @@ class _Lexer(object):
             elif c == "\n":
                 line = self.line_of(i)
                 i += 1
-                for strip_tabs, delim in heredocs:
-                    i = self._skip_heredoc(i, delim, strip_tabs)
+                for strip_tabs, delim, quoted in heredocs:
+                    i = self._skip_heredoc(i, delim, strip_tabs, quoted)
                 heredocs = []
                 want_delim = None
                 yield ("nl", line, self.line_of(max(i - 1, 0)))
             elif c in ";&|()<>":
+                # Operator characters may be split by a backslash-newline (`>\<newline>>` is `>>`).
+                chars, ends, k = [], [], i
+                while k < n and len(chars) < 3:
+                    if s.startswith("\\\n", k):
+                        k += 2
+                        continue
+                    chars.append(s[k])
+                    k += 1
+                    ends.append(k)
+                peek = "".join(chars)
                 for op in _OPS:
-                    if s.startswith(op, i):
+                    if peek.startswith(op):
                         break
+                line = self.line_of(i)
                 if op in ("<<", "<<-"):
-                    want_delim = [op == "<<-", None]
+                    want_delim = [op == "<<-", None, False]
                     heredocs.append(want_delim)
-                yield ("op", op, self.line_of(i))
-                i += len(op)
+                yield ("op", op, line, i)
+                i = ends[len(op) - 1]
             else:
                 word, i = self._word(i)
                 if want_delim is not None:
                     want_delim[1] = "".join(p[1] for p in word.parts if p[0] == "lit") or s[word.start:word.end]
+                    want_delim[2] = any(p[2] for p in word.parts) or "\\" in s[word.start:word.end]
                     want_delim = None
                 yield ("word", word)
         if heredocs:
             return
         yield ("nl", self.line_of(max(n - 1, 0)), self.line_of(max(n - 1, 0)))
 
-    def _skip_heredoc(self, i, delim, strip_tabs):
+    def _skip_heredoc(self, i, delim, strip_tabs, quoted):
         s, n = self.s, self.n
         while i < n:
             j = s.find("\n", i)
+            while not quoted and j > 0 and s[j - 1] == "\\" and j + 1 < n:
+                j = s.find("\n", j + 1)     # unquoted delimiter: backslash-newline joins body lines
             end = n if j < 0 else j
             body = s[i:end]
             if strip_tabs:
@@ -191,8 +208,9 @@ class _Lexer(object):
                 word.parts.append(["cmd", s[i:j], False])
                 i = j
             else:
-                word.add_lit(c, False)
-                i += 1
+                j = _PLAIN_RUN.match(s, i).end()
+                word.add_lit(s[i:j], False)
+                i = j
         word.end = i
         return word, i
 
@@ -218,9 +236,13 @@ class _Lexer(object):
                 j = self._skip_backquote(i)
                 word.parts.append(["cmd", s[i:j], True])
                 i = j
-            else:
-                word.add_lit(c, True)
+            elif c == "\\":
+                word.add_lit(c, True)       # `\x` in double quotes keeps the backslash
                 i += 1
+            else:
+                j = _DQ_RUN.match(s, i).end()
+                word.add_lit(s[i:j], True)
+                i = j
 
     def _dollar(self, i, word, quoted):
         s, n = self.s, self.n
@@ -350,7 +372,9 @@ def _unexpected(op, line):
 
 
 def _segments(items, in_case):
-    """Split a logical line at control operators: [(words, separator_after, redirected)].
+    """Split a logical line at control operators: [(words, separator_after, redirected, lead)].
+
+    ``lead`` is True when the command starts with a redirection (no reserved words then).
 
     Raises ShellSyntaxError where sh would: an operator with no command before
     it, a redirection with no target, ``(`` after a word that is not ``name()``.
@@ -360,6 +384,7 @@ def _segments(items, in_case):
     redirected = False
     skip_next = False
     previous = None
+    lead = False
     for tok in items:
         if tok[0] == "word":
             if skip_next:
@@ -371,6 +396,10 @@ def _segments(items, in_case):
         if skip_next:
             raise _unexpected(op, line)
         if op in _REDIRS:
+            if words and words[-1].end == tok[3] and (words[-1].plain() or "").isdigit():
+                words.pop()         # an IO number: `2>file`
+            if not words and not redirected:
+                lead = True
             redirected = True
             skip_next = True
             continue
@@ -381,14 +410,15 @@ def _segments(items, in_case):
             raise _unexpected(op, line)
         if op == "(" and words and not (len(words) == 1 and _NAME_RE.match(words[0].plain() or "")):
             raise _unexpected(op, line)
-        segments.append((words, op, redirected))
+        segments.append((words, op, redirected, lead))
         words = []
         redirected = False
+        lead = False
         previous = op
     if skip_next:
         raise ShellSyntaxError("syntax error: redirection without a target", line=items[-1][2])
-    segments.append((words, None, redirected))
-    for index, (words, op, _r) in enumerate(segments[:-1]):
+    segments.append((words, None, redirected, lead))
+    for index, (words, op, _r, _l) in enumerate(segments[:-1]):
         if op == "(" and words and (segments[index + 1][0] or segments[index + 1][1] != ")"):
             raise _unexpected("(", words[0].line)
     return segments
@@ -496,10 +526,16 @@ def _builtin_args(state, cmd, args, raw, conditional, reasons, lexer):
             for match in _ASSIGN_RE.finditer(shown):
                 state.uncertain[match.group(1)] = "line %d: `%s %s` may assign it" % (arg.line, cmd, shown)
             continue
-        if text in ("-p", "-v", "-f") or (cmd == "unset" and text == "--"):
+        if text == "--" or text in (("-v", "-f") if cmd == "unset" else ("-p",)):
+            continue
+        if text.startswith("-") and len(text) > 1:
+            if not conditional:
+                raise ShellSyntaxError("%s: illegal option %s: /bin/sh stops sourcing the file here"
+                                       % (cmd, text), line=arg.line)
+            reasons.append("%s %s: illegal option" % (cmd, shown))
             continue
         name, sep, value = text.partition("=")
-        if not _NAME_RE.match(name) or (sep and cmd == "unset"):
+        if not _NAME_RE.match(name):
             if not conditional:
                 raise ShellSyntaxError("%s: %s: bad variable name: /bin/sh stops sourcing the file here"
                                        % (cmd, text), line=arg.line)
@@ -607,18 +643,18 @@ def _line(state, items, first, last, lines, lexer):
     in_case = (bool(state.blocks) and state.blocks[-1][0] == "case") or any(
         t[0] == "word" and t[1].plain() == "case" for t in items)
     segments = _segments(items, in_case)
-    simple = all(sep in (";", None) and not redirected for _w, sep, redirected in segments)
+    simple = all(sep in (";", None) and not redirected for _w, sep, redirected, _l in segments)
     reasons = []
     if not simple:
         ops = sorted(set(t[1] for t in items if t[0] == "op" and t[1] != ";"))
         reasons.append("not a simple assignment (%s): its assignments may not take effect"
                        % " ".join("`%s`" % o for o in ops))
     stop = None
-    for words, sep, _redirected in segments:
+    for words, sep, _redirected, lead in segments:
         top = state.blocks[-1][0] if state.blocks else None
         if top == "case" and sep == ")":
             words = []          # a case pattern
-        while words:
+        while words and not lead:
             kw = words[0].plain()
             if kw in _OPENERS:
                 state.blocks.append([kw, words[0].line])
@@ -627,11 +663,15 @@ def _line(state, items, first, last, lines, lexer):
                 if kw in ("for", "case"):
                     words = []
             elif kw in _CLOSERS:
-                if not state.blocks:
-                    raise ShellSyntaxError('syntax error: "%s" unexpected' % kw, line=words[0].line)
+                if not state.blocks or state.blocks[-1][0] not in _CLOSERS[kw]:
+                    raise _unexpected(kw, words[0].line)
                 state.blocks.pop()
                 words = words[1:]
+            elif kw == "in":
+                raise _unexpected(kw, words[0].line)
             elif kw in _MIDDLE:
+                if kw != "!" and (not state.blocks or state.blocks[-1][0] not in _MIDDLE_OF[kw]):
+                    raise _unexpected(kw, words[0].line)
                 words = words[1:]
             else:
                 break
@@ -646,7 +686,9 @@ def _line(state, items, first, last, lines, lexer):
                 break
         if sep == "(" and top != "case":
             state.blocks.append(["(", first])
-        elif sep == ")" and state.blocks and state.blocks[-1][0] == "(":
+        elif sep == ")" and top != "case":
+            if not state.blocks or state.blocks[-1][0] != "(":
+                raise _unexpected(")", first)
             state.blocks.pop()
     if reasons and len(state.unparsed) < _MAX_ITEMS:
         state.unparsed.append({"line": first, "raw": raw, "reason": "; ".join(reasons)})
@@ -667,7 +709,8 @@ def parse_shell_assignments(text):
     docs/DESIGN.md). Raises :class:`ShellSyntaxError` when ``/bin/sh`` would
     fail to source the text (its ``line`` is where the quote etc. opened).
 
-    >>> r = parse_shell_assignments('export KSM_ENABLED=AUTO\\nVHOST_NET_ENABLED=1 # c\\nKVM_NESTED=" n=$KSM_ENABLED"\\n')
+    >>> r = parse_shell_assignments('export KSM_ENABLED=AUTO\\n'
+    ...                             'VHOST_NET_ENABLED=1 # c\\nKVM_NESTED=" n=$KSM_ENABLED"\\n')
     >>> r["vars"]
     {'KSM_ENABLED': 'AUTO', 'VHOST_NET_ENABLED': '1', 'KVM_NESTED': ' n=AUTO'}
     >>> r["assignments"][0]
@@ -698,7 +741,7 @@ def parse_shell_assignments(text):
                 break
         else:
             for kw, line in state.blocks:
-                if kw != "(":
+                if kw:
                     raise ShellSyntaxError("syntax error: end of file unexpected (`%s` is not closed)" % kw,
                                            line=line)
     except RecursionError:

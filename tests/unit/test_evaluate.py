@@ -280,3 +280,15 @@ def test_orphan_qemu_is_judged_but_never_planned_for_restart():
     assert result["domains"][0]["verdict"] == "fail" and result["domains"][0]["needs_restart"] is False
     assert result["needs_restart"] == []
     assert [c["state"] for c in result["checks"] if c["id"] == "domains.vhost"] == ["fail"]
+
+
+def test_uncertain_without_assignment_is_unknown_not_absent():
+    f = facts(qemu_kvm__parsed={"vars": {}, "assignments": [],
+                                "uncertain": {"VHOST_NET_ENABLED": "read from stdin (read VHOST_NET_ENABLED)"}})
+    assert states(f)["qemu_kvm.vhost_net_enabled"][0] == "unknown"
+
+
+def test_unset_after_assignment_fails():
+    f = facts(qemu_kvm__parsed__vars={})
+    state, reason = states(f)["qemu_kvm.vhost_net_enabled"]
+    assert state == "fail" and "unset later" in reason

@@ -335,8 +335,8 @@ def test_matches_dash(text):
         path = os.path.join(tmp, "default")
         with open(path, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        script = '. "$1" >/dev/null 2>&1; for n in %s; do eval "v=\\${$n-__UNSET__}"; printf "%%s=%%s\\0" "$n" "$v"; done' \
-            % " ".join(names)
+        script = ('. "$1" >/dev/null 2>&1; for n in %s; do eval "v=\\${$n-__UNSET__}"; '
+                  'printf "%%s=%%s\\0" "$n" "$v"; done' % " ".join(names))
         out = subprocess.run([DASH, "-c", script, "sh", path], stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"},
                              cwd=tmp, timeout=10).stdout.decode("utf-8")
     seen = dict(item.split("=", 1) for item in out.split("\0") if item)
