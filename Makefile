@@ -31,6 +31,15 @@ test: deps
 	$(MAKE) --no-print-directory lab-up
 	LAB_REQUIRED=1 $(PYTHON) -m pytest -q; rc=$$?; $(MAKE) --no-print-directory lab-down; exit $$rc
 
+# Long fuzzing: hypothesis with 20,000 examples per property, then atheris
+# (coverage-guided) on every parser when it is installed (pip install atheris).
+fuzz: deps
+	HYPOTHESIS_PROFILE=fuzz $(PYTHON) -m pytest -q tests/robustness/test_fuzz.py
+	@if $(PYTHON) -c "import atheris" 2>/dev/null; then \
+	  for t in shellvars proc_modules lsmod modprobe modules_load modules_builtin cmdline shell_args argv redact domxml qemulog; do \
+	    $(PYTHON) tests/robustness/atheris_targets.py $$t -atheris_runs=50000 || exit 1; done; \
+	else echo "atheris not installed: skipped (pip install atheris)"; fi
+
 clean: lab-down
 	rm -rf reports .pytest_cache
 

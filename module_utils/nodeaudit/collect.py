@@ -13,7 +13,7 @@ import stat
 
 from . import domxml, kmod, qemuargv, qemulog, shellvars
 from .errors import ParseError
-from .reader import MISSING, OK, RootReader
+from .reader import MISSING, OK, Read, RootReader
 
 QEMU_DEFAULT = "/etc/default/qemu-kvm"
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
@@ -40,8 +40,16 @@ def _err(read):
 
 def collect_qemu_default(reader):
     read = reader.read(QEMU_DEFAULT)
+    if read.status == MISSING and reader.exists(QEMU_DEFAULT):
+        link = reader.readlink(QEMU_DEFAULT)
+        read = Read(QEMU_DEFAULT, "dangling", reason="%s is a symbolic link to %s, which does not exist"
+                    % (QEMU_DEFAULT, link.data if link.ok else "?"))
     fact = {"path": QEMU_DEFAULT, "status": read.status, "reason": read.reason, "parsed": None, "syntax_error": None}
     if not read.ok:
+        return fact
+    if "\x00" in read.data[:8192]:
+        # dash drops NUL bytes and reads on; a defaults file with NULs is not what anyone wrote.
+        fact.update(status="binary", reason="%s is a binary file (NUL bytes), not a shell defaults file" % QEMU_DEFAULT)
         return fact
     try:
         fact["parsed"] = shellvars.parse_shell_assignments(read.text())
@@ -264,7 +272,11 @@ def domains_from_libvirt(uri, reader):
                 xml_text = handle.XMLDesc(0)
             except libvirt.libvirtError as exc:
                 # The domain went away between the list and this call, or libvirt broke.
-                dom["xml_error"] = "domain %s: %s" % (dom["name"] or "?", exc.get_error_message() or exc)
+                if exc.get_error_code() == getattr(libvirt, "VIR_ERR_NO_DOMAIN", 42):
+                    dom["xml_error"] = "domain %s disappeared during the audit (%s)" % (
+                        dom["name"] or "?", exc.get_error_message() or exc)
+                else:
+                    dom["xml_error"] = "domain %s: %s" % (dom["name"] or "?", exc.get_error_message() or exc)
                 if dom["name"] is None:
                     continue
                 domains.append(dom)
@@ -405,6 +417,7 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     for dom in domains:
         if dom.get("uuid"):
             by_uuid[dom["uuid"].lower()] = dom
+    by_name = dict((d["name"], d) for d in domains if d.get("name") and not d.get("uuid"))
     claimed = set()
     for dom in domains:
         if dom.get("pid"):
@@ -419,9 +432,16 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         parsed = qemuargv.parse_qemu_argv(proc["argv"]) if proc["argv"] else None
         uuid = (parsed or {}).get("uuid")
         dom = by_uuid.get(uuid.lower()) if uuid else None
+        how = "-uuid %s" % uuid
+        if dom is None and (parsed or {}).get("name") in by_name:
+            dom = by_name[parsed["name"]]
+            how = "-name guest=%s" % parsed["name"]
         if dom is not None and not dom.get("pid") and dom.get("state") not in ("shutoff",):
             dom["pid"] = pid
-            dom["pid_source"] = "/proc/%d/cmdline -uuid %s" % (pid, uuid)
+            dom["pid_source"] = "/proc/%d/cmdline %s" % (pid, how)
+            if dom.get("state") in ("unknown", "nostate"):
+                dom["state"] = "running"
+                dom["state_source"] = "qemu pid %d runs with its %s" % (pid, how)
             claimed.add(pid)
     for dom in domains:
         pid = dom.get("pid")

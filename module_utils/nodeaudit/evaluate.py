@@ -27,8 +27,20 @@ _OTHER_DATAPATH = {
 }
 
 
+def safe_text(text):
+    """Text that encodes as UTF-8: undecodable bytes from the node become \\xNN escapes."""
+    if text is None:
+        return None
+    text = str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def excerpt(text, limit=EXCERPT):
-    text = "" if text is None else str(text)
+    text = "" if text is None else safe_text(text)
     return text if len(text) <= limit else text[:limit] + "...[%d more chars]" % (len(text) - limit)
 
 
@@ -37,7 +49,8 @@ def _check(check_id, state, expected, actual, reason, evidence):
     if state != "pass" and not reason:
         reason = actual
     return {"id": check_id, "title": spec["title"], "state": state, "severity": spec["severity"],
-            "layer": spec["layer"], "expected": expected, "actual": actual, "reason": reason if state != "pass" else None,
+            "layer": spec["layer"], "expected": safe_text(expected), "actual": safe_text(actual),
+            "reason": safe_text(reason) if state != "pass" else None,
             "evidence": [excerpt(e) for e in evidence[:MAX_EVIDENCE]]
             + (["...and %d more" % (len(evidence) - MAX_EVIDENCE)] if len(evidence) > MAX_EVIDENCE else []),
             "remediation": spec["remediation"]}
@@ -62,7 +75,8 @@ def _describe_value(value):
     core = value.replace("\r", "")
     if core.strip() != core:
         notes.append("surrounding white space")
-    return "%r%s" % (value, " (%s)" % "; ".join(notes) if notes else "")
+    shown = safe_text(value).replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return "'%s'%s" % (shown, " (%s)" % "; ".join(notes) if notes else "")
 
 
 def check_vhost_net_enabled(facts):
@@ -133,7 +147,7 @@ def check_settings(facts, policy):
         if key in (parsed.get("uncertain") or {}):
             unsure.append(key)
         elif value != wanted[key]:
-            wrong.append("%s=%s (want %s)" % (key, "unset" if value is None else repr(value), wanted[key]))
+            wrong.append("%s=%s (want %s)" % (key, "unset" if value is None else _describe_value(value), wanted[key]))
     actual = ", ".join("%s=%s" % (k, parsed["vars"].get(k, "unset")) for k in sorted(wanted))
     if wrong:
         return _check("qemu_kvm.settings", "fail", expected, actual, "; ".join(wrong), evidence)
@@ -189,6 +203,11 @@ def check_kernel(facts):
         "present" if dev["present"] else "absent" if dev["present"] is False else "unreadable")
     if module_there and dev["present"]:
         return _check("kernel.vhost_net", "pass", expected, actual, None, evidence)
+    if loaded is False and pm.get("bad_lines") and not builtin.get("vhost_net") and not k["sys_module"]:
+        raw = "; ".join(excerpt(b.get("raw"), 80) for b in pm["bad_lines"][:3])
+        return _check("kernel.vhost_net", "unknown", expected, actual,
+                      "/proc/modules has unreadable line(s) (a truncated read?): %s; vhost_net may be one of them"
+                      % raw, evidence)
     reasons = []
     if not module_there:
         if pm["status"] == "missing":
@@ -229,7 +248,7 @@ def check_kernel_boot(facts):
     if cfg["status"] == "ok" and cfg.get("parsed") and not cfg.get("syntax_error"):
         value = cfg["parsed"]["vars"].get("VHOST_NET_ENABLED")
         if value is not None:
-            evidence.append("%s: VHOST_NET_ENABLED=%r" % (cfg["path"], value))
+            evidence.append("%s: VHOST_NET_ENABLED=%s" % (cfg["path"], _describe_value(value)))
     builtin = k["builtin"].get("vhost_net")
     if builtin:
         return _check("kernel.vhost_net_boot", "pass", expected, "built into the kernel", None,
@@ -254,7 +273,7 @@ def check_kernel_boot(facts):
     return _check("kernel.vhost_net_boot", "warn", expected, "nothing loads vhost_net at boot",
                   "vhost_net is not built in, not in modules-load.d or /etc/modules, and VHOST_NET_ENABLED is %s: only "
                   "on-demand loading through a static /dev/vhost-net node could load it"
-                  % ("unset" if value is None else repr(value)), evidence)
+                  % ("unset" if value is None else _describe_value(value)), evidence)
 
 
 # -- domains ---------------------------------------------------------------
@@ -421,7 +440,8 @@ def judge_domain(dom, mode):
         source = "%s (argv of the last start)" % log.get("path")
         out["evidence"].append("no /proc/<pid> in the snapshot: judged by the argv QEMU logged at its last start")
     if argv is None:
-        why = (proc or {}).get("reason") or ("no qemu pid known for this domain" if not dom.get("pid") else
+        why = (proc or {}).get("reason") or dom.get("xml_error") or ("no qemu pid known for this domain"
+                                                                      if not dom.get("pid") else
                                              "qemu pid %s unreadable" % dom.get("pid"))
         if xml.get("type") == "qemu":
             out.update(verdict="not_applicable", reason="TCG domain (<domain type='qemu'>): vhost-net never applies")
@@ -484,13 +504,23 @@ def judge_domain(dom, mode):
             out["nics"].append(rec)
             continue
         out["nics"].append(_judge_hotplug(iface, proc if source and source.startswith("/proc") else None, pool))
+    netdev_errors = [e for e in parsed.get("errors") or [] if "netdev" in (e.get("reason") or "")]
+    for n in out["nics"]:
+        if n["state"] == "unknown" and netdev_errors:
+            n["reason"] = "%s, or its -netdev could not be read (%s)" % (n["reason"], "; ".join(
+                "argv[%s]: %s" % (e.get("index"), excerpt(e.get("reason"), 80)) for e in netdev_errors[:2]))
     states = [n["state"] for n in out["nics"]]
+    if dom.get("xml_error"):
+        # What runs was judged, but an input about this domain was broken: say so, never pass.
+        states.append("error")
     out["verdict"] = worst(states)
     out["needs_restart"] = dtype != "qemu" and any(n["state"] == "fail" and n["restart_fixes"] for n in out["nics"])
     if out["verdict"] == "fail":
         out["reason"] = "%d virtio NIC(s) without vhost-net" % states.count("fail")
     elif out["verdict"] == "unknown":
         out["reason"] = "cannot tell for %d NIC(s)" % states.count("unknown")
+    elif out["verdict"] == "error":
+        out["reason"] = "%s (its NICs were judged by its qemu process)" % excerpt(dom.get("xml_error"), 200)
     elif out["verdict"] == "not_applicable":
         out["reason"] = "no virtio NIC on a tap backend"
     return out
@@ -604,7 +634,8 @@ def evaluate(facts, policy, host_name=None):
         "config": {
             "path": facts["qemu_kvm"]["path"],
             "status": facts["qemu_kvm"]["status"],
-            "vhost_net_enabled": ((facts["qemu_kvm"].get("parsed") or {}).get("vars") or {}).get("VHOST_NET_ENABLED"),
+            "vhost_net_enabled": safe_text(((facts["qemu_kvm"].get("parsed") or {}).get("vars") or {})
+                                           .get("VHOST_NET_ENABLED")),
         },
         "errors": [excerpt(e) for e in (facts.get("errors") or []) + (facts["kernel"].get("errors") or [])],
     }
