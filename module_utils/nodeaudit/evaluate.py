@@ -411,6 +411,7 @@ def judge_domain(dom, mode):
     xml = dom.get("xml") or {}
     out = {"name": dom.get("name"), "uuid": dom.get("uuid") or xml.get("uuid"), "state": dom.get("state"),
            "pid": dom.get("pid"), "type": xml.get("type"), "needs_restart": False, "exempt": False, "managed": True,
+           "nova": xml.get("nova"),
            "verdict": "not_applicable", "reason": None, "nics": [], "evidence": []}
     if dom.get("xml_error"):
         out["evidence"].append(excerpt(dom["xml_error"]))
@@ -517,6 +518,9 @@ def judge_domain(dom, mode):
     out["needs_restart"] = dtype != "qemu" and any(n["state"] == "fail" and n["restart_fixes"] for n in out["nics"])
     if out["verdict"] == "fail":
         out["reason"] = "%d virtio NIC(s) without vhost-net" % states.count("fail")
+        if not out["needs_restart"]:
+            out["reason"] += ("; a restart would not change it: %s"
+                              % "; ".join(sorted(set(n["reason"] for n in out["nics"] if n["state"] == "fail")))[:300])
     elif out["verdict"] == "unknown":
         out["reason"] = "cannot tell for %d NIC(s)" % states.count("unknown")
     elif out["verdict"] == "error":
