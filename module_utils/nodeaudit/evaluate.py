@@ -48,12 +48,13 @@ def _check(check_id, state, expected, actual, reason, evidence):
     spec = CHECKS[check_id]
     if state != "pass" and not reason:
         reason = actual
+    # Rationale and remediation stay in the catalogue (checks.CHECKS): the
+    # reports join them by id, so each host's result stays small.
     return {"id": check_id, "title": spec["title"], "state": state, "severity": spec["severity"],
             "layer": spec["layer"], "expected": safe_text(expected), "actual": safe_text(actual),
             "reason": safe_text(reason) if state != "pass" else None,
             "evidence": [excerpt(e) for e in evidence[:MAX_EVIDENCE]]
-            + (["...and %d more" % (len(evidence) - MAX_EVIDENCE)] if len(evidence) > MAX_EVIDENCE else []),
-            "remediation": spec["remediation"]}
+            + (["...and %d more" % (len(evidence) - MAX_EVIDENCE)] if len(evidence) > MAX_EVIDENCE else [])}
 
 
 # -- /etc/default/qemu-kvm -------------------------------------------------

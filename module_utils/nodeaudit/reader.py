@@ -73,6 +73,10 @@ class RootReader(object):
         self.root = os.path.abspath(root or "/")
         self.live = self.root == "/"
         self.max_bytes = int(max_bytes)
+        # Snapshot mode: parent directory -> its resolution. A snapshot does not
+        # change during one collect(), and /proc/<pid>/fd/<n> readlinks would
+        # otherwise resolve the same directory thousands of times (bench profile).
+        self._parents = {}
 
     # -- path resolution -------------------------------------------------
     def host_path(self, node_path):
@@ -199,7 +203,10 @@ class RootReader(object):
         if self.live:
             path = node_path
         else:
-            parent_path, failure = self._resolve(parent or "/", follow_last=True)
+            key = parent or "/"
+            if key not in self._parents:
+                self._parents[key] = self._resolve(key, follow_last=True)
+            parent_path, failure = self._parents[key]
             if failure is not None:
                 return failure
             path = os.path.join(parent_path, name)

@@ -103,8 +103,11 @@ def fix(lab_inventory, tmp_path_factory):
     def break_domain():
         node, dom = BROKEN
         state["broken_xml"] = ssh(node, "virsh dumpxml --inactive %s" % dom)
-        ssh(node, "virsh dumpxml --inactive {d} | sed 's#<emulator>.*</emulator>#<emulator>/nonexistent/qemu"
-                  "</emulator>#' > /tmp/{d}-broken.xml && virsh define /tmp/{d}-broken.xml".format(d=dom))
+        # A disk whose file does not exist: libvirt accepts the definition, the next start fails.
+        ssh(node, "virsh dumpxml --inactive {d} | sed 's#<devices>#<devices><disk type=\"file\" device=\"disk\">"
+                  "<driver name=\"qemu\" type=\"raw\"/><source file=\"/nonexistent/broken.img\"/>"
+                  "<target dev=\"vdz\" bus=\"virtio\"/></disk>#' > /tmp/{d}-broken.xml"
+                  " && virsh define /tmp/{d}-broken.xml".format(d=dom))
 
     yield {"run": run, "break_domain": break_domain, "tmp": tmp}
 
@@ -181,7 +184,7 @@ def test_rollout_restarts_in_waves_and_stops_at_the_broken_domain(fix):
     verified = [e for e in journal if e["event"] == "restart_verified"]
     failed = [e for e in journal if e["event"] == "restart_failed"]
     assert [(e["host"], e["domain"]) for e in failed] == [BROKEN]
-    assert "/nonexistent/qemu" in failed[0]["error"] or "emulator" in failed[0]["error"]
+    assert "/nonexistent/broken.img" in failed[0]["error"] or "storage" in failed[0]["error"]
     done = dict((e["domain"], e) for e in verified)
     for name, e in done.items():
         assert e["new_pid"] and e["new_pid"] != e["old_pid"], e
