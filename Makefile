@@ -7,7 +7,7 @@ PYTHON := $(abspath $(VENV))/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: deps demo demo-snapshots test unit lint bench fuzz clean
+.PHONY: deps demo demo-snapshots test unit lint fuzz clean
 
 deps:
 	@VENV=$(VENV) scripts/install-deps.sh
@@ -44,4 +44,6 @@ fuzz: deps
 clean: lab-down
 	rm -rf reports .pytest_cache
 
+BENCH_DEPS := deps
 include tests/lab/lab.mk
+include bench/bench.mk

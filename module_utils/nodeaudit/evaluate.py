@@ -541,8 +541,11 @@ def check_domains(facts, domains, policy):
     bad = [(d, n) for d in judged for n in d["nics"] if n["state"] == "fail"]
     unsure = [d for d in judged if d["verdict"] in ("unknown", "error")]
     good = [(d, n) for d in judged for n in d["nics"] if n["state"] == "pass"]
-    for d, n in bad:
+    # Per-NIC detail lives in `domains`; the check lists the first few and counts the rest.
+    for d, n in bad[:10]:
         evidence.append("%s (pid %s) %s %s: %s" % (d["name"], d["pid"], n["netdev"] or "-", n["mac"], n["reason"]))
+    if len(bad) > 10:
+        evidence.append("...and %d more NIC(s) without vhost-net: see domains" % (len(bad) - 10))
     for d in unsure:
         evidence.append("%s: %s" % (d["name"], d["reason"]))
     for d in domains:
