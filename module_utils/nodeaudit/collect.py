@@ -207,7 +207,7 @@ def domains_from_files(reader):
     errors = []
     names, error = _xml_names(reader, STATUS_DIR)
     if error:
-        errors.append(error)
+        errors.append("cannot list the running domains: %s" % error)
     for name in names:
         path = "%s/%s.xml" % (STATUS_DIR, name)
         parsed, error = _parse_xml(reader.read(path))
@@ -403,6 +403,11 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     if domains is None:
         domains, errors = domains_from_files(reader)
         facts["errors"].extend(errors)
+        listing = [e for e in errors if e.startswith("cannot list the running domains")]
+        if listing:
+            # Without the list, "no running domain" would be a guess: domains.vhost says error.
+            facts["domains_error"] = "%s%s" % (listing[0], "; " + sources["domains_reason"]
+                                                if sources.get("domains_reason") else "")
         if sources["domains"] is None:
             sources["domains"] = "status_files" if live else "snapshot"
         if not live:

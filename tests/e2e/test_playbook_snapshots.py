@@ -112,3 +112,11 @@ def test_unreachable_host_is_reported_and_others_audited(tmp_path):
     assert doc["hosts"]["gone"]["reachable"] is False
     assert doc["summary"]["unreachable"] == ["gone"]
     assert doc["hosts"]["trusty"]["state"] == "fail"
+
+
+def test_empty_inventory_fails_instead_of_passing(tmp_path):
+    inv = tmp_path / "empty.ini"
+    inv.write_text("[compute]\n")
+    proc = playbook("-i", str(inv), "-e", "audit_report_dir=%s" % tmp_path)
+    assert proc.returncode != 0
+    assert "nothing would be audited" in proc.stdout

@@ -103,3 +103,16 @@ def test_settings_check_compares_other_keys():
     assert check["state"] == "fail"
     assert "KSM_ENABLED='1' (want 0)" in check["reason"]
     assert "KVM_HUGEPAGES" not in check["reason"]
+
+
+def test_unlistable_status_directory_is_an_error(tmp_path):
+    import shutil
+    root = tmp_path / "node"
+    shutil.copytree(os.path.join(HERE, "trusty-2014.fail"), str(root), symlinks=True)
+    shutil.rmtree(str(root / "run/libvirt/qemu"))
+    (root / "run/libvirt/qemu").write_text("not a directory")
+    shutil.rmtree(str(root / "proc"))
+    result = audit(str(root))
+    check = [c for c in result["checks"] if c["id"] == "domains.vhost"][0]
+    assert check["state"] == "error", check
+    assert "cannot list the running domains" in check["reason"]

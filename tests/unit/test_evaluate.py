@@ -292,3 +292,9 @@ def test_unset_after_assignment_fails():
     f = facts(qemu_kvm__parsed__vars={})
     state, reason = states(f)["qemu_kvm.vhost_net_enabled"]
     assert state == "fail" and "unset later" in reason
+
+
+def test_domains_that_could_not_be_listed_are_an_error_not_absent():
+    f = facts(domains_error="cannot list the running domains: /run/libvirt/qemu: Permission denied")
+    state, reason = states(f)["domains.vhost"]
+    assert state == "error" and "Permission denied" in reason
