@@ -16,17 +16,9 @@ if _MODULE_UTILS not in sys.path:
 from nodeaudit import policy as _policy  # noqa: E402
 from nodeaudit import report as _report  # noqa: E402
 from nodeaudit.errors import PolicyError  # noqa: E402
+from nodeaudit.plain import plain as _plain  # noqa: E402
 
 
-def _plain(value):
-    """Ansible hands filters its own lazy container types; the pure code wants plain data."""
-    if isinstance(value, dict):
-        return dict((str(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def audit_policy(base, overrides=None, where="policy"):

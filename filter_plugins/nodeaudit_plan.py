@@ -15,16 +15,9 @@ if _MODULE_UTILS not in sys.path:
 from nodeaudit import plan as _plan  # noqa: E402
 from nodeaudit import report as _report  # noqa: E402
 from nodeaudit.evaluate import RUNNING_STATES  # noqa: E402
+from nodeaudit.plain import plain as _plain  # noqa: E402
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return dict((str(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def _bool(value):

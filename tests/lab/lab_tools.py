@@ -35,3 +35,13 @@ def lab_problems():
     return problems
 
 
+
+
+def ssh(node, command, check=True):
+    """Run a command on a lab node over its SSH port; its output (AssertionError when it fails and check)."""
+    import subprocess
+    proc = subprocess.run(lab.ssh_base(SCENARIOS[node]["port"]) + [command], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError("%s: %s exited %d: %s" % (node, command, proc.returncode, proc.stdout))
+    return proc.stdout

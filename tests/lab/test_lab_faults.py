@@ -18,7 +18,7 @@ import sys
 import time
 
 import pytest
-from lab_tools import SCENARIOS, lab
+from lab_tools import SCENARIOS, lab, ssh
 
 pytestmark = [pytest.mark.lab, pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,12 +26,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 NODES = ("compute-1", "compute-2", "compute-3", "compute-4")
 
 
-def ssh(node, command, check=True):
-    proc = subprocess.run(lab.ssh_base(SCENARIOS[node]["port"]) + [command], stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError("%s: %s exited %d: %s" % (node, command, proc.returncode, proc.stdout))
-    return proc.stdout
 
 
 def start_playbook(inventory, report_dir, *extra):

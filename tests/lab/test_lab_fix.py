@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from lab_tools import SCENARIOS, lab
+from lab_tools import SCENARIOS, lab, ssh
 
 pytestmark = [pytest.mark.lab, pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,12 +29,6 @@ REPO = lab.REPO
 BROKEN = ("compute-1", "two-nic-1")   # wave 3 on the lab: wave 4 must not run
 
 
-def ssh(node, command, check=True):
-    proc = subprocess.run(lab.ssh_base(SCENARIOS[node]["port"]) + [command], stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError("%s: %s exited %d: %s" % (node, command, proc.returncode, proc.stdout))
-    return proc.stdout
 
 
 def vhost_value(node):
