@@ -1,4 +1,7 @@
-"""Jinja filters over the pure code in module_utils/nodeaudit (policy, reports, plans).
+"""Jinja filters over the pure code in module_utils/nodeaudit: the policy and the fleet aggregation.
+
+The reports themselves are written by action_plugins/audit_report.py, which
+aggregates with the same report.fleet().
 
 The package is shared with the module that runs on the nodes; on the
 controller it is imported from this repository's module_utils/ directly
@@ -17,8 +20,6 @@ from nodeaudit import policy as _policy  # noqa: E402
 from nodeaudit import report as _report  # noqa: E402
 from nodeaudit.errors import PolicyError  # noqa: E402
 from nodeaudit.plain import plain as _plain  # noqa: E402
-
-
 
 
 def audit_policy(base, overrides=None, where="policy"):
@@ -41,31 +42,9 @@ def audit_policy_digest(policy):
 
 
 def audit_fleet(results, policy_name, policy_digest, generated_at, host_order=None):
-    """``results``: {inventory_name: registered compute_audit result}."""
-    results = _plain(results or {})
-    hosts = dict((name, _report.host_entry(result, name)) for name, result in results.items())
-    order = _plain(host_order) if host_order else None
-    return _report.build(hosts, policy_name, policy_digest, generated_at, host_order=order)
-
-
-def audit_junit(doc):
-    return _report.junit(_plain(doc))
-
-
-def audit_markdown(doc):
-    return _report.markdown(_plain(doc))
-
-
-def audit_table(doc):
-    return _report.table(_plain(doc))
-
-
-def audit_json(doc):
-    return _report.to_json(_plain(doc))
-
-
-def audit_gate(doc, fail_on=None):
-    return _report.gate(_plain(doc), tuple(_plain(fail_on) or ("fail", "unreachable")))
+    """``{inventory_name: registered compute_audit result} | audit_fleet(...)`` -> the fleet report."""
+    return _report.fleet(_plain(results or {}), policy_name, policy_digest, generated_at,
+                         host_order=_plain(host_order) if host_order else None)
 
 
 class FilterModule(object):
@@ -75,9 +54,4 @@ class FilterModule(object):
             "audit_policies": audit_policies,
             "audit_policy_digest": audit_policy_digest,
             "audit_fleet": audit_fleet,
-            "audit_junit": audit_junit,
-            "audit_markdown": audit_markdown,
-            "audit_table": audit_table,
-            "audit_json": audit_json,
-            "audit_gate": audit_gate,
         }

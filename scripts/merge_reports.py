@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "module_utils"))
 
 from nodeaudit import report  # noqa: E402
+from nodeaudit.report_files import ReportWriteError, write_reports  # noqa: E402
 
 
 def merge(docs, last_wins=False):
@@ -59,13 +60,11 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as exc:
         print("merge_reports: %s" % exc, file=sys.stderr)
         return 1
-    os.makedirs(args.output, exist_ok=True)
-    for suffix, render in (("json", report.to_json), ("xml", report.junit), ("md", report.markdown)):
-        path = os.path.join(args.output, "audit.%s" % suffix)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            handle.write(render(merged))
-        os.replace(tmp, path)
+    try:
+        write_reports(merged, args.output)
+    except ReportWriteError as exc:
+        print("merge_reports: %s" % exc.strerror, file=sys.stderr)
+        return 1
     print(report.table(merged))
     gate = report.gate(merged, ("fail", "error", "unknown", "unreachable"))
     return 2 if gate["drift"] else 0

@@ -82,6 +82,12 @@ def build(hosts, policy_name, policy_digest, generated_at, host_order=None):
     }
 
 
+def fleet(results, policy_name, policy_digest, generated_at, host_order=None):
+    """The fleet report from what Ansible registered per host: ``{inventory_name: result}``."""
+    hosts = dict((name, host_entry(result, name)) for name, result in results.items())
+    return build(hosts, policy_name, policy_digest, generated_at, host_order=host_order)
+
+
 def gate(doc, fail_on=("fail", "unreachable")):
     """Whether the run is drift for CI, and why: ``{"drift": bool, "reasons": [...]}``."""
     reasons = []
