@@ -11,6 +11,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "module_utils"))
+# Shared test helpers in tests/ (library_loader) by their own unique names.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # ../shared/corpus: real files from real nodes; absent for users who clone the repo.
 CORPUS = os.environ.get("CORPUS_DIR") or os.path.join(os.path.dirname(REPO), "shared", "corpus")

@@ -1,11 +1,16 @@
-"""Make the repository's module_utils importable as ansible.module_utils.nodeaudit,
-the way Ansible packages it with the module on a node."""
+"""Load a module from library/ in-process, for tests through patch_module_args.
+
+The repository's module_utils becomes importable as ansible.module_utils.nodeaudit,
+the way Ansible packages it with the module on a node. Every suite that runs a
+module in-process (tests/module, tests/unit, tests/robustness) uses this one
+loader; tests/conftest.py puts tests/ on sys.path.
+"""
 import importlib.util
 import os
 
 import ansible.module_utils
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MU = os.path.join(REPO, "module_utils")
 if _MU not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(_MU)

@@ -5,7 +5,7 @@ import os
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from module_tools import load_module
+from library_loader import load_module
 
 SNAP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "snapshots")
 

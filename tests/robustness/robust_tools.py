@@ -8,7 +8,6 @@ under tmp_path; a test breaks one thing in it, audits it with the real collector
 evaluation, and checks that the rest of the node is still judged as in the healthy one.
 """
 import copy
-import importlib.util
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import snapgen  # noqa: E402
 from nodeaudit.collect import collect  # noqa: E402
 from nodeaudit.evaluate import evaluate  # noqa: E402
 from nodeaudit.policy import DEFAULT_POLICY, validate  # noqa: E402
+from library_loader import load_module  # noqa: E402
 
 settings.register_profile("ci", max_examples=150, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -141,26 +141,13 @@ def node(tmp_path):
     return make
 
 
-def load_ansible_module(name):
-    """The module from library/, importing module_utils as ansible.module_utils.nodeaudit."""
-    import ansible.module_utils
-
-    mu = os.path.join(REPO, "module_utils")
-    if mu not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(mu)
-    spec = importlib.util.spec_from_file_location("robust_" + name, os.path.join(REPO, "library", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def run_module(capsys):
     """Run library/compute_audit.py in-process; returns (exit code, parsed JSON output, raw output)."""
     from ansible.module_utils.testing import patch_module_args
 
     def run(args):
-        module = load_ansible_module("compute_audit")
+        module = load_module("compute_audit")
         with patch_module_args(args):
             with pytest.raises(SystemExit) as exc:
                 module.main()

@@ -4,27 +4,12 @@ The fake keeps a domain's state and writes libvirt's live status file
 (<domstatus pid=...>) into a temporary status_dir, as libvirtd does, so the
 module's proof (the pid changed, the state is back) is exercised for real.
 """
-import importlib.util
 import json
 import os
 
-import ansible.module_utils
 import pytest
 from ansible.module_utils.testing import patch_module_args
-
-# As tests/module/conftest.py does: the repository's module_utils as
-# ansible.module_utils.nodeaudit, the way Ansible ships it with the module.
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_MU = os.path.join(REPO, "module_utils")
-if _MU not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(_MU)
-
-
-def load_module(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "library", name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from library_loader import load_module
 
 RUNNING, PAUSED, SHUTOFF = 1, 3, 5
 
