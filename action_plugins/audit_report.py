@@ -21,6 +21,7 @@ if _MODULE_UTILS not in sys.path:
     sys.path.insert(0, _MODULE_UTILS)
 
 from nodeaudit import report as _report  # noqa: E402
+from nodeaudit.checks import GATE_DEFAULT  # noqa: E402
 from nodeaudit.plain import plain as _plain  # noqa: E402
 from nodeaudit.report_files import ReportWriteError, write_reports  # noqa: E402
 
@@ -46,7 +47,7 @@ class ActionModule(ActionBase):
             files = write_reports(doc, dest, basename)
         except ReportWriteError as exc:
             raise AnsibleActionFail(exc.strerror)
-        fail_on = tuple(str(s) for s in (args.get("fail_on") or ("fail", "unreachable")))
+        fail_on = tuple(str(s) for s in (args.get("fail_on") or GATE_DEFAULT))
         result.update(changed=False, files=files, summary=doc["summary"], table=_report.table(doc),
                       gate=_report.gate(doc, fail_on))
         if args.get("expose_doc"):

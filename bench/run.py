@@ -514,7 +514,7 @@ def bench_plan(cfg, work, results, notes):
         notes["plan_10000_s"] = "plan.py is there but the harness could not call it: %s: %s" % (
             type(exc).__name__, exc)
         return {"status": "error", "reason": notes["plan_10000_s"]}
-    results["plan_10000_s"] = round(elapsed, 3)
+    results["plan_10000_s"] = round(elapsed, 6)
     detail.update(status="ok", domains=cfg["plan_domains"], ha_groups=cfg["plan_groups"])
     return detail
 

@@ -11,6 +11,11 @@ _RANK = dict((s, i) for i, s in enumerate(STATES))
 
 LEVELS = ("fail", "warn", "off")
 
+# What fails the CI gate unless the caller says otherwise: one default for the
+# role, the action plugin, report.gate and merge_reports. "Could not tell"
+# (unknown, error) is never a pass.
+GATE_DEFAULT = ("fail", "error", "unknown", "unreachable")
+
 
 def worst(states, default="not_applicable"):
     """The most serious of ``states``.
@@ -29,6 +34,7 @@ def worst(states, default="not_applicable"):
 
 CHECKS = {
     "qemu_kvm.vhost_net_enabled": {
+        "short": "config",
         "title": "/etc/default/qemu-kvm sets VHOST_NET_ENABLED=1",
         "severity": "medium",
         "layer": "next boot",
@@ -44,6 +50,7 @@ CHECKS = {
         },
     },
     "qemu_kvm.settings": {
+        "short": "settings",
         "title": "/etc/default/qemu-kvm matches the policy's expected values",
         "severity": "low",
         "layer": "next boot",
@@ -55,6 +62,7 @@ CHECKS = {
         },
     },
     "kernel.vhost_net": {
+        "short": "kernel",
         "title": "vhost-net is usable now (module loaded or built in, /dev/vhost-net present)",
         "severity": "high",
         "layer": "kernel",
@@ -70,6 +78,7 @@ CHECKS = {
         },
     },
     "kernel.vhost_net_boot": {
+        "short": "boot",
         "title": "vhost-net will be loaded at the next boot",
         "severity": "medium",
         "layer": "next boot",
@@ -84,6 +93,7 @@ CHECKS = {
         },
     },
     "domains.vhost": {
+        "short": "VMs",
         "title": "every virtio NIC on a tap backend of every running KVM domain uses vhost-net",
         "severity": "high",
         "layer": "runtime",

@@ -9,6 +9,7 @@ import re
 from . import qemuargv
 from .checks import CHECKS, worst
 from .policy import apply_level, domain_exempt, host_exempt
+from .textsafe import excerpt as _excerpt, safe_text
 
 SCHEMA_VERSION = 1
 EXCERPT = 300
@@ -27,21 +28,8 @@ _OTHER_DATAPATH = {
 }
 
 
-def safe_text(text):
-    """Text that encodes as UTF-8: undecodable bytes from the node become \\xNN escapes."""
-    if text is None:
-        return None
-    text = str(text)
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 def excerpt(text, limit=EXCERPT):
-    text = "" if text is None else safe_text(text)
-    return text if len(text) <= limit else text[:limit] + "...[%d more chars]" % (len(text) - limit)
+    return _excerpt(text, limit)
 
 
 def _check(check_id, state, expected, actual, reason, evidence):
@@ -76,7 +64,7 @@ def _describe_value(value):
     core = value.replace("\r", "")
     if core.strip() != core:
         notes.append("surrounding white space")
-    shown = safe_text(value).replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    shown = safe_text(value.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t"))
     return "'%s'%s" % (shown, " (%s)" % "; ".join(notes) if notes else "")
 
 

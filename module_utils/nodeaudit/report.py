@@ -11,7 +11,7 @@ That mapping lives in the audit result, not in the task list.
 import json
 from xml.sax.saxutils import escape, quoteattr
 
-from .checks import CHECK_IDS, CHECKS, STATES, worst
+from .checks import CHECK_IDS, CHECKS, GATE_DEFAULT, STATES, worst
 
 REPORT_SCHEMA_VERSION = 1
 UNREACHABLE = "unreachable"
@@ -88,7 +88,7 @@ def fleet(results, policy_name, policy_digest, generated_at, host_order=None):
     return build(hosts, policy_name, policy_digest, generated_at, host_order=host_order)
 
 
-def gate(doc, fail_on=("fail", "unreachable")):
+def gate(doc, fail_on=GATE_DEFAULT):
     """Whether the run is drift for CI, and why: ``{"drift": bool, "reasons": [...]}``."""
     reasons = []
     summary = doc["summary"]
@@ -111,8 +111,7 @@ def _check_map(entry):
 def table(doc, width=None):
     """One readable fleet table: a row per host, a column per check, then the worst findings."""
     ids = list(CHECK_IDS)
-    short = {"qemu_kvm.vhost_net_enabled": "config", "qemu_kvm.settings": "settings", "kernel.vhost_net": "kernel",
-             "kernel.vhost_net_boot": "boot", "domains.vhost": "VMs"}
+    short = dict((i, CHECKS[i]["short"]) for i in ids)
     hosts = doc["hosts"]
     name_w = max([len("host")] + [len(h) for h in hosts])
     header = "%-*s  %-7s  " % (name_w, "host", "state") + "  ".join("%-8s" % short[i] for i in ids) + "  restart"
