@@ -4,9 +4,9 @@ and write audit.json / audit.xml / audit.md atomically, in one step.
 Why an action plugin and not set_fact + copy: the bench profile showed the
 report role spending most of its time templating the whole fleet document
 through set_fact and shipping each report as `content` through copy (10 of
-12 s at 200 hosts). Here the pure code in module_utils/nodeaudit/report.py
+12 s at 200 hosts). Here the pure code in module_utils/nodeaudit/controller/report.py
 (report.fleet, which the audit_fleet filter also serves) runs once on plain
-data, and module_utils/nodeaudit/report_files.py writes each file atomically:
+data, and module_utils/nodeaudit/controller/report_files.py writes each file atomically:
 a report is whole or absent, never partial (a full file system gives a clear
 error and leaves the previous report).
 """
@@ -20,10 +20,10 @@ _MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 if _MODULE_UTILS not in sys.path:
     sys.path.insert(0, _MODULE_UTILS)
 
-from nodeaudit import report as _report  # noqa: E402
+from nodeaudit.controller import report as _report  # noqa: E402
 from nodeaudit.checks import GATE_DEFAULT  # noqa: E402
-from nodeaudit.plain import plain as _plain  # noqa: E402
-from nodeaudit.report_files import ReportWriteError, write_reports  # noqa: E402
+from nodeaudit.controller.plain import plain as _plain  # noqa: E402
+from nodeaudit.controller.report_files import ReportWriteError, write_reports  # noqa: E402
 
 
 class ActionModule(ActionBase):

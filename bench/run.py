@@ -332,7 +332,7 @@ def fit_exponent(sizes, times):
 
 def in_process(root, repeats):
     """Median seconds of collect() and evaluate() in this process (the part that grows with domains)."""
-    from nodeaudit.collect import collect
+    from nodeaudit.sources.collect import collect
     from nodeaudit.evaluate import evaluate
     from nodeaudit.policy import DEFAULT_POLICY, validate
     policy = validate(copy.deepcopy(DEFAULT_POLICY))
@@ -350,7 +350,7 @@ def in_process(root, repeats):
 
 def profile_module(root, out_path, top=25):
     """cProfile of collect + evaluate on one root; the text goes to out_path, a summary is returned."""
-    from nodeaudit.collect import collect
+    from nodeaudit.sources.collect import collect
     from nodeaudit.evaluate import evaluate
     from nodeaudit.policy import DEFAULT_POLICY, validate
     policy = validate(copy.deepcopy(DEFAULT_POLICY))
@@ -423,7 +423,7 @@ def bench_module(cfg, work, results):
 
 def host_templates(work):
     """Two real audits of 20-domain nodes (one compliant, one drifting), as the module returns them."""
-    from nodeaudit.collect import collect
+    from nodeaudit.sources.collect import collect
     from nodeaudit.evaluate import evaluate
     from nodeaudit.policy import DEFAULT_POLICY, validate
     policy = validate(copy.deepcopy(DEFAULT_POLICY))
@@ -443,7 +443,7 @@ def host_templates(work):
 
 
 def bench_reports(cfg, work):
-    from nodeaudit import report
+    from nodeaudit.controller import report
     templates = host_templates(work)
     n = cfg["report_hosts"]
     results = {}
@@ -472,9 +472,9 @@ def bench_reports(cfg, work):
 
 def _plan_module():
     try:
-        from nodeaudit import plan
+        from nodeaudit.controller import plan
     except ImportError as exc:
-        return None, "module_utils/nodeaudit/plan.py is not there yet (%s)" % exc
+        return None, "module_utils/nodeaudit/controller/plan.py is not there yet (%s)" % exc
     return plan, None
 
 

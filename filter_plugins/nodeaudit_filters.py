@@ -17,9 +17,9 @@ if _MODULE_UTILS not in sys.path:
     sys.path.insert(0, _MODULE_UTILS)
 
 from nodeaudit import policy as _policy  # noqa: E402
-from nodeaudit import report as _report  # noqa: E402
+from nodeaudit.controller import report as _report  # noqa: E402
 from nodeaudit.errors import PolicyError  # noqa: E402
-from nodeaudit.plain import plain as _plain  # noqa: E402
+from nodeaudit.controller.plain import plain as _plain  # noqa: E402
 
 
 def audit_policy(base, overrides=None, where="policy"):

@@ -1,4 +1,4 @@
-"""Jinja filters over the restart planner and the fix (module_utils/nodeaudit/plan.py, pure code).
+"""Jinja filters over the restart planner and the fix (module_utils/nodeaudit/controller/plan.py, pure code).
 
 Imported from this repository's module_utils/ the same way as nodeaudit_filters.py.
 """
@@ -12,10 +12,10 @@ _MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 if _MODULE_UTILS not in sys.path:
     sys.path.insert(0, _MODULE_UTILS)
 
-from nodeaudit import plan as _plan  # noqa: E402
-from nodeaudit import report as _report  # noqa: E402
+from nodeaudit.controller import plan as _plan  # noqa: E402
+from nodeaudit.controller import report as _report  # noqa: E402
 from nodeaudit.evaluate import RUNNING_STATES  # noqa: E402
-from nodeaudit.plain import plain as _plain  # noqa: E402
+from nodeaudit.controller.plain import plain as _plain  # noqa: E402
 
 
 

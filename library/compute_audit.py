@@ -111,7 +111,7 @@ audit:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.nodeaudit.collect import collect
+from ansible.module_utils.nodeaudit.sources.collect import collect
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, validate

@@ -133,7 +133,7 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.nodeaudit.restart import RestartError, restart_domain
+from ansible.module_utils.nodeaudit.actions.restart import RestartError, restart_domain
 
 try:
     import libvirt

@@ -18,8 +18,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "module_utils"))
 
-from nodeaudit import report  # noqa: E402
-from nodeaudit.report_files import ReportWriteError, write_reports  # noqa: E402
+from nodeaudit.controller import report  # noqa: E402
+from nodeaudit.controller.report_files import ReportWriteError, write_reports  # noqa: E402
 
 
 def merge(docs, last_wins=False):

@@ -6,7 +6,7 @@ when the input itself was broken), never a pass and never a silent fail.
 """
 import re
 
-from . import qemuargv
+from .parsers import qemuargv
 from .checks import CHECKS, worst
 from .policy import apply_level, domain_exempt, host_exempt
 from .textsafe import excerpt as _excerpt, safe_text

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from nodeaudit import domxml, qemuargv, qemulog
+from nodeaudit.parsers import domxml, qemuargv, qemulog
 
 # file -> [(netdev id, vhost-net?)]; "hostdevN" entries are vfio-pci passthrough
 # NICs: no -netdev, so they never appear in "nics" and never get vhost-net.

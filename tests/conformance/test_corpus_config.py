@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from nodeaudit import kmod, shellvars
+from nodeaudit.parsers import kmod, shellvars
 
 QEMU_KVM_DEFAULTS = [
     # (corpus file, VHOST_NET_ENABLED after `. FILE`, or None when the key is absent)

@@ -8,7 +8,7 @@ while the runtime check passes: configuration is not evidence.
 """
 import os
 
-from nodeaudit.collect import collect
+from nodeaudit.sources.collect import collect
 from nodeaudit.evaluate import evaluate
 from nodeaudit.policy import validate
 

@@ -8,7 +8,7 @@ import os
 import pytest
 import yaml
 
-from nodeaudit.collect import collect
+from nodeaudit.sources.collect import collect
 from nodeaudit.evaluate import evaluate
 from nodeaudit.policy import DEFAULT_POLICY, validate
 

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "module_
 import atheris  # noqa: E402
 
 with atheris.instrument_imports():
-    from nodeaudit import domxml, kmod, qemuargv, qemulog, shellvars  # noqa: E402
+    from nodeaudit.parsers import domxml, kmod, qemuargv, qemulog, shellvars  # noqa: E402
     from nodeaudit.errors import ParseError  # noqa: E402
 
 

@@ -23,7 +23,7 @@ for _path in (os.path.join(REPO, "module_utils"), os.path.join(REPO, "tests", "s
         sys.path.insert(0, _path)
 
 import snapgen  # noqa: E402
-from nodeaudit.collect import collect  # noqa: E402
+from nodeaudit.sources.collect import collect  # noqa: E402
 from nodeaudit.evaluate import evaluate  # noqa: E402
 from nodeaudit.policy import DEFAULT_POLICY, validate  # noqa: E402
 from library_loader import load_module  # noqa: E402

@@ -18,10 +18,11 @@ import pytest
 
 from robust_tools import (MAC_A, MAC_B, PID_A, QEMU_DEFAULT, assert_rest_audited, checks_of, domains_of,
                       snapgen)
-from nodeaudit import collect as collect_mod
-from nodeaudit import domxml, kmod, qemuargv, report, shellvars
+from nodeaudit.sources import collect as collect_mod
+from nodeaudit.parsers import domxml, kmod, qemuargv, shellvars
+from nodeaudit.controller import report
 from nodeaudit.errors import ArgvError, DomainXMLError, ParseError, ShellSyntaxError
-from nodeaudit.reader import MISSING, Read, RootReader
+from nodeaudit.sources.reader import MISSING, Read, RootReader
 
 ELF = (b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00>\x00\x01\x00\x00\x00\x10\x10\x00\x00") * 20
 ALL_BYTES = bytes(range(256)) * 4

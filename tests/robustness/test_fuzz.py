@@ -15,7 +15,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from robust_tools import snapgen
-from nodeaudit import domxml, kmod, qemuargv, qemulog, shellvars
+from nodeaudit.parsers import domxml, kmod, qemuargv, qemulog, shellvars
 from nodeaudit.checks import STATES
 from nodeaudit.errors import ArgvError, DomainXMLError, ParseError, ShellSyntaxError
 from nodeaudit.evaluate import evaluate

@@ -142,7 +142,7 @@ def fake(tmp_path):
 def run(capsys, lv, args, monkeypatch):
     module = load_module("domain_restart")
     module.libvirt = lv
-    from ansible.module_utils.nodeaudit import restart as restart_mod
+    from ansible.module_utils.nodeaudit.actions import restart as restart_mod
     real = restart_mod.restart_domain
 
     def patched(*a, **kw):

@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nodeaudit import domxml
+from nodeaudit.parsers import domxml
 from nodeaudit.errors import DomainXMLError
 
 PERSISTENT = """<domain type='kvm'>

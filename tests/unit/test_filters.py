@@ -5,7 +5,7 @@ import os
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from nodeaudit import report
+from nodeaudit.controller import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location("nodeaudit_filters",

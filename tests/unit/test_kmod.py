@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeaudit import kmod
+from nodeaudit.parsers import kmod
 from nodeaudit.errors import ParseError
 
 PROC_MODULES = (

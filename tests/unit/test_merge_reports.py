@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from nodeaudit import report
+from nodeaudit.controller import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 spec = importlib.util.spec_from_file_location("merge_reports", os.path.join(REPO, "scripts", "merge_reports.py"))

@@ -1,12 +1,12 @@
-"""The restart planner (module_utils/nodeaudit/plan.py): literal cases and properties."""
+"""The restart planner (module_utils/nodeaudit/controller/plan.py): literal cases and properties."""
 import doctest
 import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nodeaudit import plan as planmod
-from nodeaudit.plan import kernel_can_provide, plan, plan_markdown, plan_waves
+from nodeaudit.controller import plan as planmod
+from nodeaudit.controller.plan import kernel_can_provide, plan, plan_markdown, plan_waves
 
 KERNEL_OK = {"dev_vhost_net": True, "vhost_net_loaded": True, "vhost_net_builtin": False,
              "blacklisted": False, "install_blocked": False}

@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nodeaudit import qemuargv
+from nodeaudit.parsers import qemuargv
 from nodeaudit.errors import ArgvError, ParseError
 
 Q = "/usr/bin/qemu-system-x86_64"

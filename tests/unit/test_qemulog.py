@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nodeaudit import qemuargv, qemulog
+from nodeaudit.parsers import qemuargv, qemulog
 from nodeaudit.errors import ParseError
 
 SECRET = "+EUYvhFUAtuwxmpcm4Nxu9h5OU1jziJqEstcPh0R3A8="

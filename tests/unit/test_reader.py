@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from nodeaudit import reader as r
+from nodeaudit.sources import reader as r
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 import json
 import xml.etree.ElementTree as ET
 
-from nodeaudit import report
+from nodeaudit.controller import report
 
 
 def _check(cid, state, reason="r"):

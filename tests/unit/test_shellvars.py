@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeaudit import shellvars
+from nodeaudit.parsers import shellvars
 from nodeaudit.errors import ParseError, ShellSyntaxError
 
 parse = shellvars.parse_shell_assignments

@@ -18,7 +18,7 @@ treat ``-`` and ``_`` alike: ``vhost-net`` is ``vhost_net``).
 import posixpath
 import re
 
-from .errors import ParseError
+from ..errors import ParseError
 
 __all__ = ["normalize_module", "parse_proc_modules", "parse_lsmod", "parse_modules_builtin",
            "parse_modules_load", "parse_modprobe_conf", "effective_conf_files", "module_load_policy"]

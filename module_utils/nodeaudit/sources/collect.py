@@ -11,8 +11,8 @@ import re
 import socket
 import stat
 
-from . import domxml, kmod, qemuargv, qemulog, shellvars
-from .errors import ParseError
+from ..parsers import domxml, kmod, qemuargv, qemulog, shellvars
+from ..errors import ParseError
 from .reader import MISSING, OK, Read, RootReader
 
 QEMU_DEFAULT = "/etc/default/qemu-kvm"

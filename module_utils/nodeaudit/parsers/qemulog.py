@@ -17,7 +17,7 @@ Pure: text in, plain data out. The argv is returned redacted.
 """
 import re
 
-from .errors import ParseError
+from ..errors import ParseError
 from .qemuargv import redact_argv, split_shell_args, _cap
 
 _START = re.compile(

@@ -11,7 +11,7 @@ That mapping lives in the audit result, not in the task list.
 import json
 from xml.sax.saxutils import escape, quoteattr
 
-from .checks import CHECK_IDS, CHECKS, GATE_DEFAULT, STATES, worst
+from ..checks import CHECK_IDS, CHECKS, GATE_DEFAULT, STATES, worst
 
 REPORT_SCHEMA_VERSION = 1
 UNREACHABLE = "unreachable"

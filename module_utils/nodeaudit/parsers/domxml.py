@@ -12,7 +12,7 @@ DOCTYPE / ENTITY declarations are refused (no entity expansion).
 import re
 import xml.etree.ElementTree as ET
 
-from .errors import DomainXMLError
+from ..errors import DomainXMLError
 
 _DTD = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _XML_DECL = re.compile(r"\A\s*<\?xml[^>]*\?>")

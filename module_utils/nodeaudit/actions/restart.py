@@ -18,8 +18,8 @@ import datetime
 import os
 import time
 
-from .domxml import parse_domain_xml
-from .errors import DomainXMLError
+from ..parsers.domxml import parse_domain_xml
+from ..errors import DomainXMLError
 
 STATUS_DIR = "/run/libvirt/qemu"
 # virDomainState values

@@ -32,7 +32,7 @@ comments at a word start. Everything else is reported, never guessed:
 import bisect
 import re
 
-from .errors import ShellSyntaxError
+from ..errors import ShellSyntaxError
 
 __all__ = ["parse_shell_assignments"]
 

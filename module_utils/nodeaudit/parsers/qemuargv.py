@@ -20,7 +20,7 @@ Every ``"arg"`` value in the results is redacted and capped.
 import json
 import re
 
-from .errors import ArgvError
+from ..errors import ArgvError
 
 REDACTED = "<redacted>"
 EXCERPT_MAX = 300
