@@ -35,6 +35,9 @@ def worst(states, default="not_applicable"):
 CHECKS = {
     "qemu_kvm.vhost_net_enabled": {
         "short": "config",
+        "default_level": "fail",
+        # Policy parameters beside level and exempt, with their schema and defaults.
+        "params": {},
         "title": "/etc/default/qemu-kvm sets VHOST_NET_ENABLED=1",
         "severity": "medium",
         "layer": "next boot",
@@ -51,6 +54,14 @@ CHECKS = {
     },
     "qemu_kvm.settings": {
         "short": "settings",
+        "default_level": "warn",
+        # Policy parameters beside level and exempt, with their schema and defaults.
+        "params": {
+            "expected": {"type": "mapping", "values": "string_or_int", "default": {},
+                         "doc": "other keys of /etc/default/qemu-kvm and the values you expect "
+                                "(VHOST_NET_ENABLED has its own check)",
+                         "forbidden_keys": ["VHOST_NET_ENABLED"]},
+        },
         "title": "/etc/default/qemu-kvm matches the policy's expected values",
         "severity": "low",
         "layer": "next boot",
@@ -63,6 +74,9 @@ CHECKS = {
     },
     "kernel.vhost_net": {
         "short": "kernel",
+        "default_level": "fail",
+        # Policy parameters beside level and exempt, with their schema and defaults.
+        "params": {},
         "title": "vhost-net is usable now (module loaded or built in, /dev/vhost-net present)",
         "severity": "high",
         "layer": "kernel",
@@ -79,6 +93,9 @@ CHECKS = {
     },
     "kernel.vhost_net_boot": {
         "short": "boot",
+        "default_level": "warn",
+        # Policy parameters beside level and exempt, with their schema and defaults.
+        "params": {},
         "title": "vhost-net will be loaded at the next boot",
         "severity": "medium",
         "layer": "next boot",
@@ -94,6 +111,9 @@ CHECKS = {
     },
     "domains.vhost": {
         "short": "VMs",
+        "default_level": "fail",
+        # Policy parameters beside level and exempt, with their schema and defaults.
+        "params": {},
         "title": "every virtio NIC on a tap backend of every running KVM domain uses vhost-net",
         "severity": "high",
         "layer": "runtime",
