@@ -59,6 +59,13 @@ options:
       - How much of the end of each QEMU log is read.
     type: int
     default: 524288
+  time_budget:
+    description:
+      - Seconds the node's reads may take; reads after that are not done and the checks they feed say
+        C(error) or C(unknown), naming the budget. The role's async timeout (C(audit_timeout)) bounds the
+        whole task above this.
+    type: float
+    default: 240
 notes:
   - Needs root (or read access to C(/proc/<pid>/fd) of the qemu processes) to see vhost fds.
   - Secrets in the qemu argv (VNC/SPICE passwords, C(-object secret) data) are redacted from all output.
@@ -112,6 +119,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.nodeaudit.sources.collect import collect
+from ansible.module_utils.nodeaudit.sources.reader import RootRefused
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, validate
@@ -127,6 +135,7 @@ def run_module():
             host_name=dict(type="str"),
             max_file_size=dict(type="int", default=4194304),
             log_tail_bytes=dict(type="int", default=524288),
+            time_budget=dict(type="float", default=240.0),
         ),
         supports_check_mode=True,
     )
@@ -139,8 +148,12 @@ def run_module():
         module.fail_json(msg="invalid policy: %s" % exc, key=exc.key)
     if params["max_file_size"] < 1024 or params["log_tail_bytes"] < 1024:
         module.fail_json(msg="max_file_size and log_tail_bytes must be at least 1024 bytes")
-    facts = collect(root=params["root"], libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
-                    max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"])
+    try:
+        facts = collect(root=params["root"], libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
+                        max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
+                        budget=params["time_budget"])
+    except RootRefused as exc:
+        module.fail_json(msg=str(exc))
     audit = evaluate(facts, policy, host_name=params["host_name"])
     module.exit_json(changed=False, audit=audit)
 

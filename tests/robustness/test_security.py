@@ -219,11 +219,21 @@ def test_symlinks_never_lead_outside_the_root(canary_node, monkeypatch):
     real = {"open": builtins.open, "os_open": os.open, "listdir": os.listdir, "stat": os.stat,
             "readlink": os.readlink, "scandir": os.scandir}
 
-    def path_of(arg):
-        return os.fsdecode(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
+    def fd_path(fd):
+        return real["readlink"]("/proc/self/fd/%d" % fd)
 
-    def record(kind, arg, follow=True):
-        path = path_of(arg)
+    def path_of(arg, dir_fd=None):
+        if isinstance(arg, int):
+            return fd_path(arg)          # os.listdir(fd), os.stat(fd): where that fd is
+        if not isinstance(arg, (str, bytes, os.PathLike)):
+            return None
+        path = os.fsdecode(arg)
+        if dir_fd is not None and not path.startswith("/"):
+            path = os.path.join(fd_path(dir_fd), path)      # *at() calls: relative to the directory fd
+        return path
+
+    def record(kind, arg, follow=True, dir_fd=None):
+        path = path_of(arg, dir_fd)
         if path is None:
             return
         path = os.path.abspath(path)
@@ -236,9 +246,11 @@ def test_symlinks_never_lead_outside_the_root(canary_node, monkeypatch):
         record("open", file)
         return real["open"](file, *args, **kw)
 
-    def fake_os_open(path, *args, **kw):
-        record("os.open", path)
-        return real["os_open"](path, *args, **kw)
+    def fake_os_open(path, flags, *args, **kw):
+        # O_NOFOLLOW / O_PATH|O_NOFOLLOW opens land on the link itself, never on its target.
+        nofollow = bool(flags & getattr(os, "O_NOFOLLOW", 0))
+        record("os.open", path, follow=not nofollow, dir_fd=kw.get("dir_fd"))
+        return real["os_open"](path, flags, *args, **kw)
 
     def fake_listdir(path="."):
         record("listdir", path)
@@ -249,11 +261,11 @@ def test_symlinks_never_lead_outside_the_root(canary_node, monkeypatch):
         return real["scandir"](path)
 
     def fake_stat(path, *args, **kw):
-        record("stat", path, follow=kw.get("follow_symlinks", True))
+        record("stat", path, follow=kw.get("follow_symlinks", True), dir_fd=kw.get("dir_fd"))
         return real["stat"](path, *args, **kw)
 
     def fake_readlink(path, *args, **kw):
-        record("readlink", path, follow=False)
+        record("readlink", path, follow=False, dir_fd=kw.get("dir_fd"))
         return real["readlink"](path, *args, **kw)
 
     monkeypatch.setattr(builtins, "open", fake_open)

@@ -374,9 +374,14 @@ def collect_log(reader, name, tail_bytes=LOG_TAIL_BYTES):
     return {"status": OK, "path": path, "truncated": read.truncated, "parsed": parsed}
 
 
-def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES):
-    """Everything the audit needs from one node, in one pass."""
-    reader = RootReader(root, max_bytes=max_bytes or 4 * 1024 * 1024)
+def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES,
+            budget=None):
+    """Everything the audit needs from one node, in one pass.
+
+    ``budget``: seconds the reads may take (reader.py); what was not read in time is an error, said plainly.
+    Raises ``reader.RootRefused`` (before reading anything) for a snapshot root that is the live root.
+    """
+    reader = RootReader(root, max_bytes=max_bytes or 4 * 1024 * 1024, budget=budget)
     live = reader.live
     facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
 
@@ -467,4 +472,8 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     # qemu processes no domain claims (started by hand, by another libvirtd in
     # a container, or left behind): still judged by what they run.
     facts["orphan_qemu"] = [unclaimed[pid] for pid in sorted(unclaimed) if pid not in claimed]
+    if reader.timed_out:
+        facts["errors"].append("the audit's time budget of %ss ran out: reads after it were not done (first: %s)"
+                               % (budget, ", ".join(reader.timed_out[:3])))
+    reader.close()
     return facts
