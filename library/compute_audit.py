@@ -32,7 +32,8 @@ options:
   policy:
     description:
       - The policy (see C(policies/default.yml)); omitted keys take the shipped defaults.
-      - The playbook validates and merges it on the controller before any host is touched.
+      - The playbook validates and merges it on the controller before any host is touched; the module checks
+        it again (the same validation) and records its digest.
     type: dict
   libvirt_uri:
     description:
@@ -113,6 +114,21 @@ audit:
       description: Names of the domains whose qemu must be started again to get vhost-net.
       type: list
       elements: str
+    policy:
+      description: The effective (merged, validated) policy this node was judged against.
+      type: dict
+      contains:
+        name:
+          description: The policy's name.
+          type: str
+        digest:
+          description: sha256 digest (16 hex digits) of the effective policy; equal to the controller's.
+          type: str
+          sample: "sha256:0123456789abcdef"
+        expired_exemptions:
+          description: Exemptions that would apply here but are past their expires date (not applied).
+          type: list
+          elements: dict
 """
 
 import os
@@ -122,7 +138,7 @@ from ansible.module_utils.nodeaudit.sources.collect import collect
 from ansible.module_utils.nodeaudit.sources.reader import RootRefused
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
-from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, validate
+from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, annotate, validate
 
 
 def run_module():
@@ -155,6 +171,8 @@ def run_module():
     except RootRefused as exc:
         module.fail_json(msg=str(exc))
     audit = evaluate(facts, policy, host_name=params["host_name"])
+    # The effective policy's digest and the expired exemptions it ignored.
+    annotate(audit, policy, [params["host_name"]] if params["host_name"] else [])
     module.exit_json(changed=False, audit=audit)
 
 

@@ -15,12 +15,13 @@ _spec.loader.exec_module(filters)
 FILTERS = filters.FilterModule().filters()
 
 
-def test_fleet_filter_is_report_fleet_on_plain_data():
+def test_fleet_keeps_host_order_and_counts_unreachable():
+    # (was the audit_fleet filter's test; the filter was dead code: the action plugin calls report.fleet)
     results = {"n1": {"audit": {"state": "pass", "checks": [], "domains": [], "needs_restart": []}},
                "n2": {"unreachable": True, "msg": "Connection refused"}}
-    doc = FILTERS["audit_fleet"](results, "default", "sha256:x", "2026-11-26T00:00:00Z", ["n2", "n1"])
-    assert doc == report.fleet(results, "default", "sha256:x", "2026-11-26T00:00:00Z", host_order=["n2", "n1"])
+    doc = report.fleet(results, "default", "sha256:x", "2026-11-26T00:00:00Z", host_order=["n2", "n1"])
     assert list(doc["hosts"]) == ["n2", "n1"] and doc["summary"]["unreachable"] == ["n2"]
+    assert "audit_fleet" not in FILTERS
 
 
 def test_policies_filter_names_the_host_and_the_key():

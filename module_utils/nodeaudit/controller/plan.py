@@ -44,7 +44,8 @@ import datetime
 import fnmatch
 import re
 
-DEFAULT_RESTART = {"method": "libvirt", "max_per_host": 1, "max_per_wave": 10, "window": None, "wave_minutes": 15}
+from ..policy import RESTART_DEFAULTS as DEFAULT_RESTART, parse_time  # noqa: F401 (parse_time: public here too)
+
 PLAN_SCHEMA_VERSION = 1
 
 
@@ -175,21 +176,6 @@ class _MatcherCache(object):
         matcher = _GroupMatcher(groups)
         self.seen.append((groups, matcher))
         return matcher
-
-
-def parse_time(text):
-    """ISO 8601 date-time (``Z`` accepted) -> aware datetime (naive input is taken as UTC).
-
-    >>> parse_time("2026-11-28T01:00:00Z").isoformat()
-    '2026-11-28T01:00:00+00:00'
-    """
-    text = str(text).strip()
-    if text.endswith("Z") or text.endswith("z"):
-        text = text[:-1] + "+00:00"
-    value = datetime.datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value
 
 
 def _iso(value):
