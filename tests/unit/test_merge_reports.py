@@ -46,3 +46,21 @@ def test_bad_input_is_exit_1(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert merge_reports.main([str(bad), "-o", str(tmp_path / "o")]) == 1
+
+
+def _with_effective(doc, digests):
+    for name, digest in digests.items():
+        doc["hosts"][name]["policy"] = {"name": "default", "digest": digest, "expired_exemptions": []}
+    return doc
+
+
+def test_refuses_slices_whose_effective_policies_differ():
+    a = _with_effective(_doc({"n1": "pass", "n2": "pass"}), {"n1": "sha256:e1", "n2": "sha256:e2"})
+    b = _with_effective(_doc({"n1": "fail"}), {"n1": "sha256:e9"})
+    with pytest.raises(ValueError, match="two effective policies"):
+        merge_reports.merge([a, b], last_wins=True)
+    c = _with_effective(_doc({"n3": "pass"}), {"n3": "sha256:e1"})
+    merged = merge_reports.merge([a, c])
+    assert merged["hosts"]["n3"]["policy"]["digest"] == "sha256:e1"
+    with pytest.raises(ValueError, match="cannot tell"):
+        merge_reports.merge([a, _doc({"n4": "pass"})])
