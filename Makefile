@@ -25,6 +25,7 @@ unit: deps
 lint: deps
 	ansible-doc -M library compute_audit > /dev/null
 	ansible-doc -M library domain_restart > /dev/null
+	ansible-doc -M library vrrp_probe > /dev/null
 	ansible-lint --offline --profile production
 
 test: deps
