@@ -57,7 +57,11 @@ def safe_text(text, keep_newlines=False):
     return text
 
 
-def excerpt(text, limit=300):
+# The longest excerpt of node text in a result (evidence, argv elements), before the "...[N more chars]" marker.
+EXCERPT = 300
+
+
+def excerpt(text, limit=EXCERPT):
     """``safe_text`` cut to ``limit`` characters, saying how much was cut.
 
     >>> excerpt("x" * 12, 5)

@@ -23,6 +23,7 @@ from nodeaudit.parsers import domxml, kmod, qemuargv, shellvars
 from nodeaudit.controller import report
 from nodeaudit.errors import ArgvError, DomainXMLError, ParseError, ShellSyntaxError
 from nodeaudit.sources.reader import MISSING, Read, RootReader
+from argv_verdicts import verdicts
 
 ELF = (b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00>\x00\x01\x00\x00\x00\x10\x10\x00\x00") * 20
 ALL_BYTES = bytes(range(256)) * 4
@@ -398,7 +399,7 @@ def test_argv_nul_inside_an_argument(node):
     # Parsers given a NUL inside one str argument do not raise.
     parsed = qemuargv.parse_qemu_argv(["qemu", "-netdev", "tap,id=h\0n,vhost=on", "-device",
                                        "virtio-net-pci,netdev=h\0n,mac=52:54:00:00:00:01"])
-    assert parsed["nics"][0]["vhost"] is True
+    assert verdicts(parsed)[0]["vhost"] is True
     assert qemuargv.split_shell_args("qemu -name 'a\0b'")["argv"] == ["qemu", "-name", "a\0b"]
     assert qemuargv.split_cmdline(b"qemu\0-name\0a\0\0b\0") == ["qemu", "-name", "a", "", "b"]
     with pytest.raises(ArgvError):

@@ -18,7 +18,7 @@ import yaml
 
 from robust_tools import MAC_A, PID_A, PID_B, QEMU_DEFAULT, REPO, checks_of, domains_of, snapgen
 from nodeaudit.controller import report
-from nodeaudit.evaluate import EXCERPT
+from nodeaudit.textsafe import EXCERPT
 
 # ------------------------------------------------------------------ (a) secrets
 
@@ -287,7 +287,7 @@ def test_symlinks_never_lead_outside_the_root(canary_node, monkeypatch):
     result = evaluate(facts, validate(DEFAULT_POLICY), host_name="robust")
     blob = json.dumps(facts) + json.dumps(result) + "".join(_reports(result).values())
     assert CANARY not in blob and CANARY.replace("-", "_") not in blob
-    assert facts["kernel"]["modprobe_files"] == []
+    assert result["kernel"]["modprobe_files"] == []
     # The node is still audited: the links resolve inside the root, where there is nothing.
     checks = checks_of(result)
     # The link is there, its target (inside the root) is not: a dangling link is an error, not "absent".

@@ -4,6 +4,7 @@ import copy
 import pytest
 
 from nodeaudit.evaluate import evaluate, judge_domain
+from nodeaudit.sources import facts as F
 from nodeaudit.policy import validate
 
 MAC = "52:54:00:aa:bb:01"
@@ -20,21 +21,16 @@ def argv(netdev, device='{"driver":"virtio-net-pci","netdev":"hostnet0","id":"ne
 
 
 def proc(args, vhost_fds=(), fds=True, pid=100):
-    return {"pid": pid, "status": "ok", "reason": None, "argv_source": "/proc/%d/cmdline" % pid, "argv": args,
-            "fds": 10 if fds else None, "fd_reason": None if fds else "denied", "vhost_fds": list(vhost_fds),
-            "tun_fds": [], "vhost_threads": ["vhost-%d" % pid] if vhost_fds else []}
+    return F.process(args, pid=pid, vhost_fds=vhost_fds, fds=fds)
 
 
 def iface(mac=MAC, **kw):
-    base = {"type": "ethernet", "mac": mac, "model": "virtio", "driver_name": None, "queues": None,
-            "target_dev": "tap0", "alias": "net0", "source": {}}
-    base.update(kw)
-    return base
+    return F.iface(mac, **kw)
 
 
 def dom(process, ifaces=None, dtype="kvm", state="running", log=None):
-    return {"name": "vm1", "uuid": "u", "state": state, "pid": 100, "process": process, "log": log,
-            "xml": {"name": "vm1", "uuid": "u", "type": dtype, "interfaces": ifaces if ifaces is not None else [iface()]}}
+    return F.domain(proc=process, state=state, log=log,
+                    xml=F.xml(type=dtype, interfaces=ifaces if ifaces is not None else [iface()]))
 
 
 def nic(d, mode="live"):
@@ -94,8 +90,7 @@ def test_driver_qemu_fails_but_a_restart_would_not_help():
 
 
 def test_log_fallback_overrides_argv():
-    log = {"path": "/var/log/libvirt/qemu/vm1.log",
-           "parsed": {"vhost_messages": [{"line": 9, "text": "vhost-net requested but could not be initialized"}]}}
+    log = F.log_record("/var/log/libvirt/qemu/vm1.log", [(9, "vhost-net requested but could not be initialized")])
     out, n = nic(dom(proc(argv("tap,fd=30,id=hostnet0,vhost=on,vhostfd=31"), vhost_fds=[31]), log=log))
     assert n["vhost"] is False and out["needs_restart"] is True
     assert any("/var/log/libvirt/qemu/vm1.log:9:" in e for e in n["evidence"])
@@ -159,7 +154,7 @@ def test_device_to_missing_netdev_is_unknown_not_pass():
 
 
 def test_vanished_process_is_unknown_with_the_reason():
-    gone = {"pid": 100, "status": "missing", "reason": "qemu pid 100: no such process", "argv": None}
+    gone = F.process(None, status="missing", reason="qemu pid 100: no such process")
     out = judge_domain(dom(gone), "live")
     assert out["verdict"] == "unknown" and "no such process" in out["reason"]
     assert [n["vhost"] for n in out["nics"]] == [None]
@@ -170,32 +165,9 @@ def test_shutoff_domain_is_not_applicable():
     assert out["verdict"] == "not_applicable" and out["nics"][0]["state"] == "not_applicable"
 
 
-FACTS = {
-    "mode": "snapshot", "root": "/snap", "hostname": "node1", "errors": [], "versions": {},
-    "sources": {"domains": "snapshot"},
-    "qemu_kvm": {"path": "/etc/default/qemu-kvm", "status": "ok", "reason": None, "syntax_error": None,
-                 "parsed": {"vars": {"VHOST_NET_ENABLED": "1"}, "uncertain": {},
-                            "assignments": [{"name": "VHOST_NET_ENABLED", "value": "1", "line": 3,
-                                             "raw": "VHOST_NET_ENABLED=1", "exported": False}]}},
-    "kernel": {"release": "5.4.0", "errors": [], "vhost_net_loaded": True,
-               "proc_modules": {"status": "ok", "reason": None, "path": "/proc/modules"},
-               "builtin": {"vhost_net": False, "path": "/lib/modules/5.4.0/modules.builtin", "status": "ok"},
-               "sys_module": True, "dev": {"path": "/dev/vhost-net", "present": True, "rdev": "10:238"},
-               "modprobe": {"blacklisted": [], "install": None, "options": []}, "modprobe_files": [],
-               "boot_load": []},
-    "domains": [], "orphan_qemu": [],
-}
-
-
-def facts(**changes):
-    f = copy.deepcopy(FACTS)
-    for path, value in changes.items():
-        node = f
-        keys = path.split("__")
-        for k in keys[:-1]:
-            node = node[k]
-        node[keys[-1]] = value
-    return f
+def facts(files=None, **extra):
+    """A compliant node (VHOST_NET_ENABLED=1, vhost_net loaded, /dev/vhost-net), with ``files`` changed."""
+    return F.node(files, **extra)
 
 
 def states(f, policy=None):
@@ -210,36 +182,42 @@ def test_compliant_node():
     assert s["domains.vhost"] == ("not_applicable", s["domains.vhost"][1])
 
 
-@pytest.mark.parametrize("value,state,word", [
-    ("0", "fail", "'0'"), ("yes", "fail", "'yes'"), ("1\r", "fail", "CRLF"), (" 1", "fail", "white space"),
-    ("1", "pass", None),
+QK = "/etc/default/qemu-kvm"
+
+
+@pytest.mark.parametrize("line,state,word", [
+    ("VHOST_NET_ENABLED=0\n", "fail", "'0'"), ("VHOST_NET_ENABLED=yes\n", "fail", "'yes'"),
+    ("VHOST_NET_ENABLED=1\r\n", "fail", "CRLF"), ('VHOST_NET_ENABLED=" 1"\n', "fail", "white space"),
+    ("VHOST_NET_ENABLED=1\n", "pass", None),
 ])
-def test_vhost_net_enabled_values(value, state, word):
-    f = facts(qemu_kvm__parsed__vars={"VHOST_NET_ENABLED": value})
-    got = states(f)["qemu_kvm.vhost_net_enabled"]
+def test_vhost_net_enabled_values(line, state, word):
+    got = states(facts({QK: line}))["qemu_kvm.vhost_net_enabled"]
     assert got[0] == state
     if word:
         assert word in got[1]
 
 
 def test_uncertain_value_is_unknown_and_syntax_error_fails():
-    f = facts(qemu_kvm__parsed__uncertain={"VHOST_NET_ENABLED": "$(cat /x) is decided at run time"})
+    f = facts({QK: "VHOST_NET_ENABLED=$(cat /x)\n"})
     assert states(f)["qemu_kvm.vhost_net_enabled"][0] == "unknown"
-    f = facts(qemu_kvm__parsed=None, qemu_kvm__syntax_error={"message": "unterminated quote", "line": 4})
+    f = facts({QK: "A=1\nB=2\nC=3\nVHOST_NET_ENABLED='1\n"})
     state, reason = states(f)["qemu_kvm.vhost_net_enabled"]
     assert state == "fail" and "/etc/default/qemu-kvm:4" in reason
 
 
 def test_unreadable_file_is_error():
-    f = facts(qemu_kvm__status="too_large", qemu_kvm__reason="/etc/default/qemu-kvm is larger than the cap",
-              qemu_kvm__parsed=None)
-    assert states(f)["qemu_kvm.vhost_net_enabled"] == ("error", "/etc/default/qemu-kvm is larger than the cap")
+    f = facts({QK: "#" * (4 * 1024 * 1024 + 1)})
+    state, reason = states(f)["qemu_kvm.vhost_net_enabled"]
+    assert state == "error" and reason.startswith("/etc/default/qemu-kvm is larger than the")
+    f = facts({QK: F.Unreadable("denied", "Permission denied")})
+    assert states(f)["qemu_kvm.vhost_net_enabled"] == ("error", "/etc/default/qemu-kvm: Permission denied")
+
+
+NO_MODULE = {"/proc/modules": F.MODULES_NONE, "/sys/module/vhost_net": None}
 
 
 def test_kernel_module_missing_and_blacklist_named():
-    f = facts(kernel__vhost_net_loaded=False, kernel__sys_module=False,
-              kernel__dev={"path": "/dev/vhost-net", "present": False, "reason": "/dev/vhost-net does not exist"},
-              kernel__modprobe={"blacklisted": ["/etc/modprobe.d/bl.conf:1: blacklist vhost_net"], "install": None})
+    f = facts(dict(NO_MODULE, **{"/etc/modprobe.d/bl.conf": "blacklist vhost_net\n"}), dev=False)
     s = states(f)
     assert s["kernel.vhost_net"][0] == "fail" and "blacklisted (/etc/modprobe.d/bl.conf:1" in s["kernel.vhost_net"][1]
     assert s["kernel.vhost_net_boot"][0] == "warn"     # raw fail; the default policy level for it is warn
@@ -247,24 +225,20 @@ def test_kernel_module_missing_and_blacklist_named():
 
 
 def test_static_node_without_module_is_warn_unless_blocked():
-    f = facts(kernel__vhost_net_loaded=False, kernel__sys_module=False)
+    f = facts(NO_MODULE)
     assert states(f)["kernel.vhost_net"][0] == "warn"
-    f["kernel"]["modprobe"]["install"] = {"command": "/bin/true", "evidence": "x:1: install vhost_net /bin/true",
-                                          "blocks": True}
+    f = facts(dict(NO_MODULE, **{"/etc/modprobe.d/x.conf": "install vhost_net /bin/true\n"}))
     assert states(f)["kernel.vhost_net"][0] == "fail"
 
 
 def test_unreadable_kernel_state_is_unknown():
-    f = facts(kernel__vhost_net_loaded=None, kernel__sys_module=False,
-              kernel__proc_modules={"status": "denied", "reason": "/proc/modules: Permission denied",
-                                    "path": "/proc/modules"},
-              kernel__builtin={"vhost_net": None, "path": None, "status": "unknown"},
-              kernel__dev={"path": "/dev/vhost-net", "present": None, "reason": "Permission denied"})
+    f = facts({"/proc/modules": F.Unreadable("denied", "Permission denied"), "/sys/module/vhost_net": None,
+               "/lib/modules/5.4.0/modules.builtin": None, "/dev/vhost-net": F.Unreadable()}, dev=False)
     assert states(f)["kernel.vhost_net"][0] == "unknown"
 
 
 def test_off_level_and_worst_state():
-    f = facts(qemu_kvm__parsed__vars={"VHOST_NET_ENABLED": "0"})
+    f = facts({QK: "VHOST_NET_ENABLED=0\n"})
     result = evaluate(f, validate({}))
     assert result["state"] == "fail"
     result = evaluate(f, validate({"checks": {"qemu_kvm.vhost_net_enabled": {"level": "off"}}}))
@@ -274,7 +248,7 @@ def test_off_level_and_worst_state():
 
 
 def test_orphan_qemu_is_judged_but_never_planned_for_restart():
-    f = facts(orphan_qemu=[proc(argv('{"type":"tap","fd":"30","id":"hostnet0"}'), pid=777)])
+    f = facts(orphans=[proc(argv('{"type":"tap","fd":"30","id":"hostnet0"}'), pid=777)])
     result = evaluate(f, validate({}))
     assert result["domains"][0]["name"] == "vm1 (qemu pid 777, not known to libvirt)"
     assert result["domains"][0]["verdict"] == "fail" and result["domains"][0]["needs_restart"] is False
@@ -283,13 +257,12 @@ def test_orphan_qemu_is_judged_but_never_planned_for_restart():
 
 
 def test_uncertain_without_assignment_is_unknown_not_absent():
-    f = facts(qemu_kvm__parsed={"vars": {}, "assignments": [],
-                                "uncertain": {"VHOST_NET_ENABLED": "read from stdin (read VHOST_NET_ENABLED)"}})
+    f = facts({QK: "read VHOST_NET_ENABLED\n"})
     assert states(f)["qemu_kvm.vhost_net_enabled"][0] == "unknown"
 
 
 def test_unset_after_assignment_fails():
-    f = facts(qemu_kvm__parsed__vars={})
+    f = facts({QK: "VHOST_NET_ENABLED=1\nunset VHOST_NET_ENABLED\n"})
     state, reason = states(f)["qemu_kvm.vhost_net_enabled"]
     assert state == "fail" and "unset later" in reason
 

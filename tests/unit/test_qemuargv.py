@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from nodeaudit.parsers import qemuargv
 from nodeaudit.errors import ArgvError, ParseError
+from argv_verdicts import verdicts
 
 Q = "/usr/bin/qemu-system-x86_64"
 
@@ -136,7 +137,9 @@ def parse(*args):
 
 
 def nic_summary(result):
-    return [(n["netdev_id"], n["driver"], n["backend"], n["vhost"]) for n in result["nics"]]
+    """Per NIC: (netdev id, driver, backend, vhost), vhost "n/a" where the judge says not_applicable."""
+    return [(n["netdev_id"], n["driver"], n["backend"], "n/a" if n["state"] == "not_applicable" else n["vhost"])
+            for n in verdicts(result)]
 
 
 NIC_CASES = [
@@ -147,7 +150,7 @@ NIC_CASES = [
      [("hostnet0", "virtio-net-pci", "tap", True)]),
     ("keyval no vhost",
      ["-netdev", "tap,fd=3,id=hostnet0", "-device", "rtl8139,netdev=hostnet0,id=net0"],
-     [("hostnet0", "rtl8139", "tap", False)]),
+     [("hostnet0", "rtl8139", "tap", "n/a")]),
     ("keyval vhost=off on virtio",
      ["-netdev", "tap,id=n0,vhost=off", "-device", "virtio-net-pci,netdev=n0"],
      [("n0", "virtio-net-pci", "tap", False)]),
@@ -187,52 +190,52 @@ NIC_CASES = [
     ("vhost=on on a non-virtio front end (AutoHCK e1000e)",
      ["-netdev", "tap,id=cs_r0004_c01,vhost=on,script=/x.sh,downscript=no",
       "-device", "e1000e,netdev=cs_r0004_c01,mac=56:00:04:01:cc:cc,id=cs_r0004_c01"],
-     [("cs_r0004_c01", "e1000e", "tap", False)]),
+     [("cs_r0004_c01", "e1000e", "tap", "n/a")]),
     ("vhost-user is not vhost-net",
      ["-chardev", "socket,id=charnet0,path=/tmp/v.sock",
       "-netdev", '{"type":"vhost-user","chardev":"charnet0","queues":4,"id":"hostnet0"}',
       "-device", '{"driver":"virtio-net-pci","netdev":"hostnet0"}'],
-     [("hostnet0", "virtio-net-pci", "vhost-user", False)]),
+     [("hostnet0", "virtio-net-pci", "vhost-user", "n/a")]),
     ("vhost-vdpa",
      ["-netdev", '{"type":"vhost-vdpa","vhostdev":"/dev/fdset/0","id":"hostnet0"}',
       "-device", '{"driver":"virtio-net-pci","netdev":"hostnet0"}'],
-     [("hostnet0", "virtio-net-pci", "vhost-vdpa", False)]),
+     [("hostnet0", "virtio-net-pci", "vhost-vdpa", "n/a")]),
     ("user / slirp",
      ["-netdev", "user,id=hostnet0", "-device", "virtio-net-pci,netdev=hostnet0"],
-     [("hostnet0", "virtio-net-pci", "user", False)]),
+     [("hostnet0", "virtio-net-pci", "user", "n/a")]),
     ("bridge without vhost",
      ["-netdev", "bridge,id=b0,br=br0", "-device", "virtio-net-pci,netdev=b0"],
      [("b0", "virtio-net-pci", "bridge", False)]),
     ("unknown backend type with vhost key",
      ["-netdev", "frobnicate,id=f,vhost=on", "-device", "virtio-net-pci,netdev=f"],
-     [("f", "virtio-net-pci", "frobnicate", False)]),
+     [("f", "virtio-net-pci", "frobnicate", "n/a")]),
     ("-nic tap with vhost",
      ["-nic", "tap,model=virtio-net-pci,vhost=on,mac=52:54:00:12:34:56"],
      [(None, "virtio-net-pci", "tap", True)]),
     ("-nic user with id",
      ["-nic", "user,id=u1,model=e1000"],
-     [("u1", "e1000", "user", False)]),
+     [("u1", "e1000", "user", "n/a")]),
     ("-nic tap without model",
      ["-nic", "tap,vhost=on"],
-     [(None, None, "tap", None)]),
+     [(None, None, "tap", "n/a")]),
     ("-nic none",
      ["-nic", "none"], []),
     ("legacy -net virtio + user",
      ["-net", "nic,macaddr=00:11:22:33:44:55,vlan=0,model=virtio", "-net", "user,vlan=0"],
-     [("vlan0", "virtio", "user", False)]),
+     [("vlan0", "virtio", "user", "n/a")]),
     ("legacy -net tap vhost=on: still hub",
      ["-net", "nic,macaddr=00:11:22:33:44:55,model=virtio", "-net", "tap,vhost=on,vhostfd=4"],
      [("vlan0", "virtio", "tap", False)]),
     ("legacy two vlans, named backend",
      ["-net", "nic,vlan=1,model=rtl8139", "-net", "nic,vlan=0,model=virtio",
       "-net", "tap,vlan=0,name=t0", "-net", "user,vlan=1"],
-     [("vlan1", "rtl8139", "user", False), ("t0", "virtio", "tap", False)]),
+     [("vlan1", "rtl8139", "user", "n/a"), ("t0", "virtio", "tap", False)]),
     ("legacy nic with no backend",
      ["-net", "nic,model=virtio"],
-     [(None, "virtio", None, False)]),
+     [(None, "virtio", None, "n/a")]),
     ("legacy backend with no nic",
      ["-net", "tap,vlan=2"],
-     [("vlan2", None, "tap", None)]),
+     [("vlan2", None, "tap", "n/a")]),
     ("-net nic,netdev= connects directly",
      ["-netdev", "tap,id=h0,vhost=on", "-net", "nic,netdev=h0,model=virtio"],
      [("h0", "virtio", "tap", True)]),
@@ -241,7 +244,7 @@ NIC_CASES = [
      [("hostnet9", "virtio-net-pci", None, None)]),
     ("netdev without a device",
      ["-netdev", "tap,id=lonely,vhost=on"],
-     [("lonely", None, "tap", None)]),
+     [("lonely", None, "tap", "n/a")]),
     ("NIC device without netdev",
      ["-device", "e1000,mac=52:54:00:00:00:01"],
      [(None, "e1000", None, None)]),
@@ -260,10 +263,11 @@ NIC_CASES = [
 def test_nics(name, tail, expected):
     result = parse(*tail)
     assert nic_summary(result) == expected
-    for nic in result["nics"]:
+    for nic in verdicts(result):
         assert isinstance(nic["reason"], str) and nic["reason"]
-        assert set(nic) == {"netdev_id", "driver", "mac", "virtio", "backend", "vhost",
-                            "netdev", "device", "reason"}
+    for nic in result["nics"]:      # the parser: structure and pairing only, no verdict
+        assert set(nic) == {"netdev_id", "driver", "mac", "virtio", "backend", "netdev", "device", "pairing",
+                            "vlan", "shared_netdev"}
     json.dumps(result)
 
 
@@ -304,16 +308,16 @@ def test_legacy_reason_and_netdev_vhost():
     assert r["netdevs"][0]["syntax"] == "legacy-net"
     assert r["devices"][0]["syntax"] == "legacy-net"
     assert r["devices"][0]["mac"] == "00:11:22:33:44:55"
-    nic = r["nics"][0]
+    nic = verdicts(r)[0]
     assert nic["vhost"] is False and nic["virtio"] is True
     assert "legacy -net (hub) syntax" in nic["reason"]
 
 
 def test_missing_netdev_reason():
     r = parse("-device", "virtio-net-pci,netdev=ghost")
-    assert "ghost" in r["nics"][0]["reason"] and r["nics"][0]["netdev"] is None
+    assert "ghost" in verdicts(r)[0]["reason"] and verdicts(r)[0]["netdev"] is None
     r = parse("-netdev", "tap,id=lonely")
-    assert r["nics"][0]["device"] is None and "no NIC device" in r["nics"][0]["reason"]
+    assert verdicts(r)[0]["device"] is None and "no NIC device" in verdicts(r)[0]["reason"]
 
 
 @pytest.mark.parametrize("tail,accel", [
@@ -497,7 +501,7 @@ def test_parse_never_raises(argv):
     except ParseError:
         return
     json.dumps(r)
-    for nic in r["nics"]:
+    for nic in verdicts(r):
         assert nic["vhost"] in (True, False, None)
 
 

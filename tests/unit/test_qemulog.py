@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from nodeaudit.parsers import qemuargv, qemulog
 from nodeaudit.errors import ParseError
+from argv_verdicts import verdicts
 
 SECRET = "+EUYvhFUAtuwxmpcm4Nxu9h5OU1jziJqEstcPh0R3A8="
 
@@ -63,7 +64,7 @@ def test_last_start_wins():
     assert r["vhost_messages"] == [{
         "line": 20,
         "text": "qemu-system-x86_64: unable to start vhost net: 38: falling back on userspace virtio"}]
-    nics = qemuargv.parse_qemu_argv(ls["argv"])["nics"]
+    nics = verdicts(qemuargv.parse_qemu_argv(ls["argv"]))
     assert [(n["netdev_id"], n["vhost"]) for n in nics] == [("hostnet0", False)]
 
 

@@ -646,70 +646,43 @@ def _accel_from(value):
 
 
 def _nic_entry(device, netdev, hub=False):
+    """One NIC as the command line pairs it: structure only, no verdict.
+
+    ``pairing`` says how the front end (``-device``) and back end (``-netdev``)
+    were found: ``paired``; ``hub`` (legacy ``-net nic`` + ``-net tap`` on one
+    vlan); ``hub_no_backend`` (a ``-net nic`` without a backend on its vlan);
+    ``no_device`` (a netdev no device uses); ``missing_netdev`` (the device
+    names a netdev that is not on the command line); ``unconnected`` (a NIC
+    device without ``netdev=``). Judging the NIC is ``checks/nic.py``'s job.
+    """
+    if device is None:
+        pairing = "no_device"
+    elif netdev is None:
+        pairing = "hub_no_backend" if hub else "missing_netdev" if device["netdev"] else "unconnected"
+    else:
+        pairing = "hub" if hub else "paired"
     driver = device["driver"] if device else None
-    virtio = is_virtio_net(driver)
-    backend = netdev["type"] if netdev else None
-    entry = {
+    return {
         "netdev_id": (netdev["id"] if netdev else None) or (device["netdev"] if device else None),
         "driver": driver,
         "mac": device["mac"] if device else None,
-        "virtio": virtio,
-        "backend": backend,
-        "vhost": None,
+        "virtio": is_virtio_net(driver),
+        "backend": netdev["type"] if netdev else None,
         "netdev": netdev,
         "device": device,
-        "reason": "",
+        "pairing": pairing,
+        "vlan": device.get("vlan") if device else None,
+        "shared_netdev": False,
     }
-    if device is None:
-        entry["reason"] = "netdev %r has no NIC device (front end) on the command line" % (netdev["id"],)
-        return entry
-    if netdev is None:
-        if hub:
-            entry["vhost"] = False
-            entry["reason"] = ("legacy -net (hub) syntax: no backend on vlan %s; "
-                               "vhost-net is not used" % (device.get("vlan"),))
-        elif device["netdev"]:
-            entry["reason"] = ("device points at netdev %r, which is not on the "
-                               "command line" % (device["netdev"],))
-        else:
-            entry["reason"] = "NIC device has no netdev= (not connected to a backend)"
-        return entry
-    if hub:
-        entry["vhost"] = False
-        entry["reason"] = ("legacy -net (hub) syntax: the %s backend sits behind a hub, "
-                           "so vhost-net never carries this NIC (libvirt never used vhost with -net)"
-                           % (backend,))
-        return entry
-    if backend in TAP_TYPES:
-        if netdev["vhost"] is None:
-            entry["reason"] = "%s backend with an unreadable vhost= value" % backend
-        elif not netdev["vhost"]:
-            entry["vhost"] = False
-            entry["reason"] = "%s backend without vhost=on: userspace datapath" % backend
-        elif driver is None:
-            entry["reason"] = ("%s backend with vhost=on, NIC model not stated "
-                               "(machine default)" % backend)
-        elif not virtio:
-            entry["vhost"] = False
-            entry["reason"] = ("vhost=on but the front end %s is not virtio-net: "
-                               "vhost-net cannot carry its traffic" % driver)
-        else:
-            entry["vhost"] = True
-            entry["reason"] = "%s backend with vhost=on and a %s front end" % (backend, driver)
-    elif backend is None:
-        entry["reason"] = "netdev type not stated"
-    else:
-        entry["vhost"] = False
-        entry["reason"] = "%s backend: not vhost-net (other datapath)" % backend
-    return entry
 
 
 def parse_qemu_argv(argv):
     """Read a qemu argv: identity, accelerator, network back ends and front ends.
 
     ``index`` fields are argv positions of the option's value. ``nics`` pairs
-    each front end with its back end and adds a per-NIC answer: ``vhost``
-    (True / False / None = cannot tell), ``backend`` and a ``reason``.
+    each front end with its back end (``pairing``, see ``_nic_entry``):
+    structure only. Whether vhost-net carries a NIC is ``checks/nic.py``'s
+    one judgement.
     Malformed JSON in one ``-netdev``/``-device`` becomes an ``errors``
     entry and parsing goes on.
 
@@ -725,8 +698,8 @@ def parse_qemu_argv(argv):
     >>> r["name"], r["accel"], r["netdevs"][0]["vhostfds"]
     ('vm1', 'kvm', ['36'])
     >>> n = r["nics"][0]
-    >>> n["netdev_id"], n["driver"], n["mac"], n["virtio"], n["vhost"]
-    ('hostnet0', 'virtio-net-pci', 'fa:16:3e:a7:45:cb', True, True)
+    >>> n["netdev_id"], n["driver"], n["mac"], n["virtio"], n["pairing"], n["netdev"]["vhost"]
+    ('hostnet0', 'virtio-net-pci', 'fa:16:3e:a7:45:cb', True, 'paired', True)
     >>> parse_qemu_argv([])["nics"]
     []
     """
@@ -886,8 +859,7 @@ def _pair(result, legacy_nics, legacy_backends, nic_pairs):
         netdev = by_id.get(device["netdev"]) if device["netdev"] else None
         entry = _nic_entry(device, netdev)
         if netdev is not None:
-            if id(netdev) in used:
-                entry["reason"] += "; netdev %r is already used by another device" % netdev["id"]
+            entry["shared_netdev"] = id(netdev) in used
             used.add(id(netdev))
         nics.append(entry)
     for netdev in result["netdevs"]:

@@ -1,118 +1,36 @@
 """Collectors: read the node and return what they saw, and why not.
 
-A collector never raises for a host's bad state (a missing file, a vanished
-process, a domain that disappeared, libvirt down): it records the outcome and
-the reason and goes on. Only programming errors escape.
+``collect`` walks the declared source specs (``specs.py``) with one small
+collector per kind (``specs.read_source``, ``specs.read_confdir``), with the
+paths of the node's deployment shape (``deployment.py``). A collector never
+raises for a host's bad state (a missing file, a vanished process, a domain
+that disappeared, libvirt down): it records the outcome and the reason and
+goes on. Only programming errors escape.
 
-Facts are plain data; ``evaluate.py`` turns them into verdicts.
+Facts are raw records (``facts.py`` documents their schema); the combiners
+(``combiners/``) turn them into each layer's view and the checks judge those.
 """
 import os
 import re
 import socket
 import stat
 
-from ..parsers import domxml, kmod, qemuargv, qemulog, shellvars
 from ..errors import ParseError
-from .reader import MISSING, OK, Read, RootReader
+from ..parsers import domxml, qemuargv
+from ..textsafe import is_ascii_digits
+from . import deployment, specs
+from .reader import MISSING, OK, RootReader
+from .specs import LOG_TAIL_BYTES, MAX_FDS, VHOST_NET_DEV, VHOST_NET_RDEV
 
-QEMU_DEFAULT = "/etc/default/qemu-kvm"
-MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
-                 "/lib/modprobe.d")
-MODULES_LOAD_DIRS = ("/etc/modules-load.d", "/run/modules-load.d", "/usr/local/lib/modules-load.d",
-                     "/usr/lib/modules-load.d", "/lib/modules-load.d")
-STATUS_DIR = "/run/libvirt/qemu"
-CONFIG_DIR = "/etc/libvirt/qemu"
-LOG_DIR = "/var/log/libvirt/qemu"
-VHOST_NET_DEV = "/dev/vhost-net"
-VHOST_NET_RDEV = (10, 238)
-MAX_FDS = 4096
-LOG_TAIL_BYTES = 512 * 1024
-
-_QEMU_COMM = re.compile(r"^(qemu|kvm)")
 _SAFE_NAME = re.compile(r"^[^/\x00]+$")
-_LIBVIRT_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff",
-                   6: "crashed", 7: "pmsuspended"}
+# virDomainState, as libvirt numbers it.
+LIBVIRT_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff",
+                  6: "crashed", 7: "pmsuspended"}
+_LIBVIRT_STATES = LIBVIRT_STATES
 
 
-def _err(read):
-    return {"status": read.status, "path": read.path, "reason": read.reason}
-
-
-def collect_qemu_default(reader):
-    read = reader.read(QEMU_DEFAULT)
-    if read.status == MISSING and reader.exists(QEMU_DEFAULT):
-        link = reader.readlink(QEMU_DEFAULT)
-        read = Read(QEMU_DEFAULT, "dangling", reason="%s is a symbolic link to %s, which does not exist"
-                    % (QEMU_DEFAULT, link.data if link.ok else "?"))
-    fact = {"path": QEMU_DEFAULT, "status": read.status, "reason": read.reason, "parsed": None, "syntax_error": None}
-    if not read.ok:
-        return fact
-    if "\x00" in read.data[:8192]:
-        # dash drops NUL bytes and reads on; a defaults file with NULs is not what anyone wrote.
-        fact.update(status="binary", reason="%s is a binary file (NUL bytes), not a shell defaults file" % QEMU_DEFAULT)
-        return fact
-    try:
-        fact["parsed"] = shellvars.parse_shell_assignments(read.text())
-    except ParseError as exc:
-        fact["syntax_error"] = {"message": exc.message, "line": exc.line}
-    return fact
-
-
-def _modprobe_files(reader, dirs, suffix=".conf"):
-    """Effective config files of a systemd-style .d directory set (name in a higher dir masks lower)."""
-    listing = []
-    errors = []
-    for directory in dirs:
-        read = reader.listdir(directory)
-        if read.ok:
-            listing.append((directory, [n for n in read.data if n.endswith(suffix)]))
-        elif read.status != MISSING:
-            errors.append(read.reason)
-            listing.append((directory, []))
-        else:
-            listing.append((directory, []))
-    return kmod.effective_conf_files(listing), errors
-
-
-def collect_kernel(reader, live):
-    fact = {"errors": []}
-    # Release: decides which modules.builtin applies.
-    release = None
-    read = reader.read("/proc/sys/kernel/osrelease")
-    if read.ok:
-        release = read.text().strip() or None
-    elif live:
-        release = os.uname()[2]
-    fact["release"] = release
-
-    read = reader.read("/proc/modules")
-    pm = {"path": "/proc/modules", "status": read.status, "reason": read.reason, "modules": None, "bad_lines": []}
-    if read.ok:
-        try:
-            parsed = kmod.parse_proc_modules(read.text())
-            pm["modules"] = sorted(parsed["modules"])
-            pm["vhost_net"] = parsed["modules"].get("vhost_net")
-            pm["bad_lines"] = parsed.get("bad_lines", [])
-        except ParseError as exc:
-            pm["status"], pm["reason"] = "parse_error", "%s: %s" % (read.path, exc)
-    fact["proc_modules"] = pm
-    fact["vhost_net_loaded"] = bool(pm.get("vhost_net")) if pm["modules"] is not None else None
-
-    builtin = {"status": "unknown", "path": None, "reason": "kernel release unknown", "vhost_net": None}
-    if release:
-        for base in ("/lib/modules", "/usr/lib/modules"):
-            path = "%s/%s/modules.builtin" % (base, release)
-            read = reader.read(path)
-            builtin.update(path=path, status=read.status, reason=read.reason)
-            if read.ok:
-                names = kmod.parse_modules_builtin(read.text())
-                builtin["vhost_net"] = "vhost_net" in names
-                builtin["reason"] = None
-                break
-    fact["builtin"] = builtin
-
-    fact["sys_module"] = reader.exists("/sys/module/vhost_net")
-
+def _device_node(reader, live):
+    """``/dev/vhost-net`` as found: present, its kind and major:minor, or why not."""
     dev = {"path": VHOST_NET_DEV, "present": False, "kind": None, "rdev": None, "reason": None}
     st = reader.stat(VHOST_NET_DEV, follow=not live)
     if not st.ok and not live:
@@ -122,8 +40,9 @@ def collect_kernel(reader, live):
         dev["present"] = True
         if stat.S_ISCHR(mode):
             dev["kind"] = "char"
-            dev["rdev"] = "%d:%d" % (os.major(st.data.st_rdev), os.minor(st.data.st_rdev))
-            if live and (os.major(st.data.st_rdev), os.minor(st.data.st_rdev)) != VHOST_NET_RDEV:
+            rdev = (os.major(st.data.st_rdev), os.minor(st.data.st_rdev))
+            dev["rdev"] = "%d:%d" % rdev
+            if live and rdev != VHOST_NET_RDEV:
                 dev["present"] = False
                 dev["reason"] = "%s is char %s, not misc 10:238" % (VHOST_NET_DEV, dev["rdev"])
         else:
@@ -136,51 +55,49 @@ def collect_kernel(reader, live):
     else:
         dev["present"] = None
         dev["reason"] = st.reason
-    fact["dev"] = dev
+    return dev
 
-    read = reader.read("/sys/class/misc/vhost-net/dev")
-    fact["sys_class_misc"] = read.text().strip() if read.ok else None
 
-    files, errors = _modprobe_files(reader, MODPROBE_DIRS)
-    fact["errors"].extend(errors)
-    parsed_files = []
-    for directory, name in files:
-        path = "%s/%s" % (directory, name)
-        read = reader.read(path)
-        if read.ok:
-            try:
-                parsed_files.append((path, kmod.parse_modprobe_conf(read.text())))
-            except ParseError as exc:
-                fact["errors"].append("%s: %s" % (path, exc))
-        elif read.status != MISSING:
-            fact["errors"].append(read.reason)
-    legacy = reader.read("/etc/modprobe.conf")
-    if legacy.ok:
-        try:
-            parsed_files.append(("/etc/modprobe.conf", kmod.parse_modprobe_conf(legacy.text())))
-        except ParseError as exc:
-            fact["errors"].append("/etc/modprobe.conf: %s" % exc)
-    fact["modprobe_files"] = [p for p, _ in parsed_files]
-    fact["modprobe"] = kmod.module_load_policy(parsed_files, "vhost_net")
-    # vhost_net needs vhost: an install block on the dependency stops it too.
-    dependency = kmod.module_load_policy(parsed_files, "vhost")
-    dep_install = dependency.get("install")
-    if dep_install and dep_install.get("blocks") and not (fact["modprobe"].get("install") or {}).get("blocks"):
-        fact["modprobe"]["install"] = dict(dep_install, command="%s (on its dependency vhost)" % dep_install["command"])
+def collect_node_sources(reader, layout, live):
+    """Every node-level source (``specs.NODE_SPECS``): ``{spec name: record}``."""
+    out = {}
+    for spec in specs.NODE_SPECS:
+        if spec.kind == "confdir":
+            out[spec.name] = specs.read_confdir(reader, spec)
+        elif spec.kind == "stat":
+            out[spec.name] = _device_node(reader, live)
+        else:
+            out[spec.name] = specs.read_source(reader, spec, layout)
+    release = out["kernel.osrelease"]["parsed"] if out["kernel.osrelease"]["status"] == OK else None
+    if release is None and live:
+        release = os.uname()[2]
+    out["kernel.release"] = release
+    builtin = {"source": "kernel.modules_builtin", "path": None, "status": "unknown", "parsed": None,
+               "reason": "kernel release unknown", "truncated": False}
+    if release:
+        for spec in specs.BUILTIN_SPECS:
+            builtin = specs.read_source(reader, spec, {"release": release})
+            if builtin["status"] == OK:
+                break
+    out["kernel.modules_builtin"] = builtin
+    return out
 
-    entries = []
-    files, errors = _modprobe_files(reader, MODULES_LOAD_DIRS)
-    fact["errors"].extend(errors)
-    sources = ["%s/%s" % (d, n) for d, n in files] + ["/etc/modules"]
-    for path in sources:
-        read = reader.read(path)
-        if read.ok:
-            for entry in kmod.parse_modules_load(read.text()):
-                entries.append({"module": entry["module"], "line": entry["line"], "path": path})
-        elif read.status != MISSING:
-            fact["errors"].append(read.reason)
-    fact["boot_load"] = [e for e in entries if kmod.normalize_module(e["module"]) == "vhost_net"]
-    return fact
+
+def kernel_facts(sources):
+    """The kernel layer's raw facts, one record per source (the kernel combiner reads them)."""
+    return {
+        "release": sources["kernel.release"],
+        "proc_modules": sources["kernel.proc_modules"],
+        "builtin": sources["kernel.modules_builtin"],
+        "sys_module": sources["kernel.sys_module"]["parsed"],
+        "dev": sources["kernel.dev"],
+        "sys_class_misc": sources["kernel.sys_class_misc"]["parsed"]
+        if sources["kernel.sys_class_misc"]["status"] == OK else None,
+        "modprobe_d": sources["kernel.modprobe_d"],
+        "modprobe_conf": sources["kernel.modprobe_conf"],
+        "modules_load_d": sources["kernel.modules_load_d"],
+        "etc_modules": sources["kernel.etc_modules"],
+    }
 
 
 # -- domains ---------------------------------------------------------------
@@ -201,15 +118,16 @@ def _xml_names(reader, directory):
     return [n[:-4] for n in read.data if n.endswith(".xml") and _SAFE_NAME.match(n)], None
 
 
-def domains_from_files(reader):
+def domains_from_files(reader, layout):
     """Domains from libvirt's own files: live status (<domstatus>) and persistent definitions."""
+    status_dir, config_dir = layout["run_dir"] + "/qemu", layout["config_dir"] + "/qemu"
     domains = {}
     errors = []
-    names, error = _xml_names(reader, STATUS_DIR)
+    names, error = _xml_names(reader, status_dir)
     if error:
         errors.append("cannot list the running domains: %s" % error)
     for name in names:
-        path = "%s/%s.xml" % (STATUS_DIR, name)
+        path = "%s/%s.xml" % (status_dir, name)
         parsed, error = _parse_xml(reader.read(path))
         dom = {"name": name, "uuid": None, "state": "unknown", "pid": None, "xml": parsed, "xml_source": path,
                "xml_error": error}
@@ -218,13 +136,13 @@ def domains_from_files(reader):
             dom.update(uuid=parsed.get("uuid"), pid=status.get("pid"), state=status.get("state") or "unknown",
                        name=parsed.get("name") or name)
         domains[dom["name"]] = dom
-    names, error = _xml_names(reader, CONFIG_DIR)
+    names, error = _xml_names(reader, config_dir)
     if error:
         errors.append(error)
     for name in names:
         if name in domains:
             continue
-        path = "%s/%s.xml" % (CONFIG_DIR, name)
+        path = "%s/%s.xml" % (config_dir, name)
         parsed, error = _parse_xml(reader.read(path))
         if parsed and parsed.get("name") in domains:
             continue
@@ -234,8 +152,9 @@ def domains_from_files(reader):
     return [domains[k] for k in sorted(domains)], errors
 
 
-def domains_from_libvirt(uri, reader):
+def domains_from_libvirt(uri, reader, layout=None):
     """Domains through a read-only libvirt connection; raises nothing, returns (domains, versions, error)."""
+    layout = layout or deployment.layout(deployment.DEFAULT_SHAPE)
     try:
         import libvirt  # noqa: F401  (python3-libvirt on the node)
     except ImportError:
@@ -286,7 +205,7 @@ def domains_from_libvirt(uri, reader):
             except ParseError as exc:
                 dom["xml_error"] = "live XML of %s: %s" % (dom["name"], exc)
             if dom["state"] not in ("shutoff",):
-                status = reader.read("%s/%s.xml" % (STATUS_DIR, dom["name"])) if _SAFE_NAME.match(dom["name"]) else None
+                status = reader.read("%s/qemu/%s.xml" % (layout["run_dir"], dom["name"])) if _SAFE_NAME.match(dom["name"]) else None
                 if status is not None and status.ok:
                     try:
                         dom["pid"] = (domxml.parse_domain_xml(status.text()).get("status") or {}).get("pid")
@@ -307,17 +226,17 @@ def _version_string(number):
     return "%d.%d.%d" % (number // 1000000, (number // 1000) % 1000, number % 1000)
 
 
-def scan_processes(reader):
+def scan_processes(reader, layout):
     """One pass over /proc: qemu-looking processes by pid, with their comm."""
     read = reader.listdir("/proc")
     if not read.ok:
         return None, read.reason
     found = {}
     for name in read.data:
-        if not name.isdigit():
+        if not is_ascii_digits(name):
             continue
         comm = reader.read("/proc/%s/comm" % name, max_bytes=256)
-        if comm.ok and _QEMU_COMM.match(comm.text().strip()):
+        if comm.ok and layout["qemu_comm_re"].match(comm.text().strip()):
             found[int(name)] = comm.text().strip()
     return found, None
 
@@ -326,7 +245,7 @@ def collect_process(reader, pid):
     """What a qemu process runs with: argv, fds to /dev/vhost-net, vhost worker threads."""
     base = "/proc/%d" % pid
     proc = {"pid": pid, "status": OK, "reason": None, "argv_source": base + "/cmdline", "argv": None,
-            "fds": None, "fd_reason": None, "vhost_fds": [], "tun_fds": [], "vhost_threads": None}
+            "parsed": None, "fds": None, "fd_reason": None, "vhost_fds": [], "tun_fds": [], "vhost_threads": None}
     read = reader.read(base + "/cmdline", binary=True)
     if not read.ok:
         proc["status"] = read.status
@@ -338,11 +257,13 @@ def collect_process(reader, pid):
         proc["reason"] = "%s is empty (zombie or exiting process)" % read.path
         return proc
     proc["argv"] = argv
+    # Parsed once, here: the domain judge, the orphan's name and the pairing all reuse it.
+    proc["parsed"] = qemuargv.parse_qemu_argv(argv)
     listing = reader.listdir(base + "/fd")
     if listing.ok:
         fds = {}
         for name in listing.data[:MAX_FDS]:
-            if not name.isdigit():
+            if not is_ascii_digits(name):
                 continue
             link = reader.readlink("%s/fd/%s" % (base, name))
             if link.ok:
@@ -363,50 +284,60 @@ def collect_process(reader, pid):
     return proc
 
 
-def collect_log(reader, name, tail_bytes=LOG_TAIL_BYTES):
+def collect_log(reader, name, layout, tail_bytes=LOG_TAIL_BYTES):
+    """The tail of a domain's QEMU log (``specs.LOG_SPEC``), parsed."""
     if not _SAFE_NAME.match(name or ""):
         return {"status": "skipped", "reason": "domain name unusable as a file name"}
-    path = "%s/%s.log" % (LOG_DIR, name)
-    read = reader.read_tail(path, tail_bytes)
-    if not read.ok:
-        return {"status": read.status, "path": path, "reason": read.reason}
-    parsed = qemulog.parse_qemu_log(read.text())
-    return {"status": OK, "path": path, "truncated": read.truncated, "parsed": parsed}
+    spec = specs.LOG_SPEC._replace(cap=tail_bytes)
+    return specs.read_source(reader, spec, dict(layout, name=name))
 
 
-def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES,
-            budget=None):
-    """Everything the audit needs from one node, in one pass.
+def _match_processes(reader, domains, procs):
+    """Pair qemu processes with domains; returns ``{pid: process}`` read so far and the claimed pids."""
+    by_uuid = {}
+    for dom in domains:
+        if dom.get("uuid"):
+            by_uuid[dom["uuid"].lower()] = dom
+    by_name = dict((d["name"], d) for d in domains if d.get("name") and not d.get("uuid"))
+    claimed = set(dom["pid"] for dom in domains if dom.get("pid"))
+    unclaimed = {}
+    # Domains whose pid is not known: find their qemu by -uuid (or -name) in the argv.
+    for pid in sorted(procs):
+        if pid in claimed:
+            continue
+        proc = collect_process(reader, pid)
+        unclaimed[pid] = proc
+        parsed = proc.get("parsed") or {}
+        uuid = parsed.get("uuid")
+        dom = by_uuid.get(uuid.lower()) if uuid else None
+        how = "-uuid %s" % uuid
+        if dom is None and parsed.get("name") in by_name:
+            dom = by_name[parsed["name"]]
+            how = "-name guest=%s" % parsed["name"]
+        if dom is not None and not dom.get("pid") and dom.get("state") not in ("shutoff",):
+            dom["pid"] = pid
+            dom["pid_source"] = "/proc/%d/cmdline %s" % (pid, how)
+            if dom.get("state") in ("unknown", "nostate"):
+                dom["state"] = "running"
+                dom["state_source"] = "qemu pid %d runs with its %s" % (pid, how)
+            claimed.add(pid)
+    return unclaimed, claimed
 
-    ``budget``: seconds the reads may take (reader.py); what was not read in time is an error, said plainly.
-    Raises ``reader.RootRefused`` (before reading anything) for a snapshot root that is the live root.
-    """
-    reader = RootReader(root, max_bytes=max_bytes or 4 * 1024 * 1024, budget=budget)
-    live = reader.live
-    facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
 
-    if live:
-        facts["hostname"] = socket.gethostname()
-    else:
-        read = reader.read("/etc/hostname", max_bytes=256)
-        facts["hostname"] = read.text().strip() if read.ok and read.text().strip() else None
-
-    facts["qemu_kvm"] = collect_qemu_default(reader)
-    facts["kernel"] = collect_kernel(reader, live)
-    facts["versions"]["kernel"] = facts["kernel"]["release"]
-
+def _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts):
     sources = {"domains": None, "domains_reason": None, "processes": "/proc", "root": reader.root}
     domains = None
+    status_dir, config_dir = layout["run_dir"] + "/qemu", layout["config_dir"] + "/qemu"
     if live and use_libvirt:
-        domains, versions, error = domains_from_libvirt(libvirt_uri, reader)
+        domains, versions, error = domains_from_libvirt(libvirt_uri, reader, layout)
         facts["versions"].update(versions)
         if domains is not None:
             sources["domains"] = "libvirt"
         else:
             sources["domains_reason"] = "%s; fell back to libvirt's status files (%s, %s)" % (
-                error, STATUS_DIR, CONFIG_DIR)
+                error, status_dir, config_dir)
     if domains is None:
-        domains, errors = domains_from_files(reader)
+        domains, errors = domains_from_files(reader, layout)
         facts["errors"].extend(errors)
         listing = [e for e in errors if e.startswith("cannot list the running domains")]
         if listing:
@@ -417,57 +348,55 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
             sources["domains"] = "status_files" if live else "snapshot"
         if not live:
             sources["domains_reason"] = "snapshot of %s: no libvirt connection" % reader.root
+    return domains, sources
+
+
+def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES,
+            deployment_override=None, budget=None):
+    """Everything the audit needs from one node, in one pass (schema: ``facts.py``).
+
+    ``budget``: seconds the reads may take (reader.py); what was not read in time is an error, said plainly.
+    Raises ``reader.RootRefused`` (before reading anything) for a snapshot root that is the live root.
+    """
+    reader = RootReader(root, max_bytes=max_bytes or specs.DEFAULT_CAP, budget=budget)
+    live = reader.live
+    facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
+
+    shape = deployment.detect(reader, deployment_override)
+    layout = deployment.layout(shape["shape"])
+    facts["deployment"] = dict(shape, layout=dict((k, layout[k]) for k in deployment.LAYOUT_KEYS))
+    if shape.get("error"):
+        facts["errors"].append(shape["error"])
+
+    node = collect_node_sources(reader, layout, live)
+    if live:
+        facts["hostname"] = socket.gethostname()
+    else:
+        rec = node["host.hostname"]
+        facts["hostname"] = rec["parsed"] if rec["status"] == OK else None
+    facts["qemu_kvm"] = node["config.qemu_kvm"]
+    facts["kernel"] = kernel_facts(node)
+    facts["versions"]["kernel"] = facts["kernel"]["release"]
+
+    domains, sources = _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts)
+    sources["deployment"] = {"shape": shape["shape"], "evidence": shape["evidence"],
+                             "overridden": shape["overridden"]}
     facts["sources"] = sources
 
-    procs, error = scan_processes(reader)
+    procs, error = scan_processes(reader, layout)
     if error:
         facts["errors"].append("cannot list processes: %s" % error)
         procs = {}
-    by_uuid = {}
+    unclaimed, claimed = _match_processes(reader, domains, procs)
     for dom in domains:
-        if dom.get("uuid"):
-            by_uuid[dom["uuid"].lower()] = dom
-    by_name = dict((d["name"], d) for d in domains if d.get("name") and not d.get("uuid"))
-    claimed = set()
-    for dom in domains:
-        if dom.get("pid"):
-            claimed.add(dom["pid"])
-    # Domains whose pid is not known: find their qemu by -uuid in the argv.
-    unclaimed = {}
-    for pid in sorted(procs):
-        if pid in claimed:
-            continue
-        proc = collect_process(reader, pid)
-        unclaimed[pid] = proc
-        parsed = qemuargv.parse_qemu_argv(proc["argv"]) if proc["argv"] else None
-        uuid = (parsed or {}).get("uuid")
-        dom = by_uuid.get(uuid.lower()) if uuid else None
-        how = "-uuid %s" % uuid
-        if dom is None and (parsed or {}).get("name") in by_name:
-            dom = by_name[parsed["name"]]
-            how = "-name guest=%s" % parsed["name"]
-        if dom is not None and not dom.get("pid") and dom.get("state") not in ("shutoff",):
-            dom["pid"] = pid
-            dom["pid_source"] = "/proc/%d/cmdline %s" % (pid, how)
-            if dom.get("state") in ("unknown", "nostate"):
-                dom["state"] = "running"
-                dom["state_source"] = "qemu pid %d runs with its %s" % (pid, how)
-            claimed.add(pid)
-    for dom in domains:
+        running = dom.get("state") not in ("shutoff",)
         pid = dom.get("pid")
-        if pid and dom.get("state") not in ("shutoff",):
-            dom["process"] = unclaimed.get(pid) or collect_process(reader, pid)
-        else:
-            dom["process"] = None
-        if dom.get("state") not in ("shutoff",):
-            dom["log"] = collect_log(reader, dom.get("name"), log_tail_bytes)
-            last = ((dom["log"].get("parsed") or {}).get("last_start") or {})
-            if last.get("qemu_version") and not facts["versions"].get("qemu"):
-                facts["versions"]["qemu"] = last["qemu_version"]
-            if last.get("libvirt_version") and not facts["versions"].get("libvirt"):
-                facts["versions"]["libvirt"] = last["libvirt_version"]
-        else:
-            dom["log"] = None
+        dom["process"] = (unclaimed.get(pid) or collect_process(reader, pid)) if pid and running else None
+        dom["log"] = collect_log(reader, dom.get("name"), layout, log_tail_bytes) if running else None
+        last = (((dom["log"] or {}).get("parsed") or {}).get("last_start") or {})
+        for key in ("qemu", "libvirt"):
+            if last.get(key + "_version") and not facts["versions"].get(key):
+                facts["versions"][key] = last[key + "_version"]
     facts["domains"] = domains
     # qemu processes no domain claims (started by hand, by another libvirtd in
     # a container, or left behind): still judged by what they run.
