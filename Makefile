@@ -7,7 +7,7 @@ PYTHON := $(abspath $(VENV))/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: deps demo demo-snapshots test unit lint fuzz clean
+.PHONY: deps demo demo-snapshots test unit test-lab lint fuzz clean
 
 deps:
 	@VENV=$(VENV) scripts/install-deps.sh
@@ -32,6 +32,11 @@ test: deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory lab-up
 	LAB_REQUIRED=1 $(PYTHON) -m pytest -q; rc=$$?; $(MAKE) --no-print-directory lab-down; exit $$rc
+
+# Only the tests that need the lab (brings it up and down).
+test-lab: deps
+	$(MAKE) --no-print-directory lab-up
+	LAB_REQUIRED=1 $(PYTHON) -m pytest -q -m lab; rc=$$?; $(MAKE) --no-print-directory lab-down; exit $$rc
 
 # Long fuzzing: hypothesis with 20,000 examples per property, then atheris
 # (coverage-guided) on every parser when it is installed (pip install atheris).

@@ -21,6 +21,7 @@ from nodeaudit.errors import ArgvError, DomainXMLError, ParseError, ShellSyntaxE
 from nodeaudit.evaluate import evaluate
 from nodeaudit.policy import DEFAULT_POLICY, validate
 from argv_verdicts import verdicts
+from nodeaudit.sources import facts as F
 
 
 def tokens_text(tokens, max_size=40):
@@ -254,73 +255,51 @@ def domain_facts(draw, index):
         argv = draw(st.one_of(st.just(snapgen.qemu_argv(snapgen._dom(name, index, 100 + index, [
             snapgen._nic("52:54:00:00:00:01", vhost=draw(st.booleans()),
                          syntax=draw(st.sampled_from(["json", "keyval", "legacy"])))]))), argv_strategy))
-        fds = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=64)))
-        process = {"pid": 100 + index, "status": "ok", "reason": None,
-                   "argv_source": "/proc/%d/cmdline" % (100 + index), "argv": argv or None, "fds": fds,
-                   "fd_reason": None if fds is not None else "permission denied",
-                   "vhost_fds": draw(st.lists(st.integers(min_value=0, max_value=64), max_size=4)),
-                   "tun_fds": [], "vhost_threads": draw(st.one_of(st.none(), st.just(["vhost-1"])))}
-        if not argv:
-            process.update(status="empty", reason="cmdline is empty")
+        process = F.process(argv or None, pid=100 + index, fds=draw(st.booleans()),
+                            vhost_fds=draw(st.lists(st.integers(min_value=0, max_value=64), max_size=4)),
+                            threads=draw(st.one_of(st.none(), st.just(["vhost-1"]))),
+                            status="ok" if argv else "empty", reason=None if argv else "cmdline is empty")
     log = None
     if draw(st.booleans()):
-        log = {"status": "ok", "path": "/var/log/libvirt/qemu/%s.log" % name, "truncated": False,
-               "parsed": qemulog.parse_qemu_log(draw(mixed(LOG_TOKENS, 30)))}
-    return {"name": name, "uuid": draw(st.one_of(st.none(), st.text(max_size=8))), "state": state,
-            "pid": draw(st.one_of(st.none(), st.integers(min_value=1, max_value=10 ** 6))), "xml": xml,
-            "xml_source": "x", "xml_error": xml_error, "process": process, "log": log}
+        log = dict(F.log_record("/var/log/libvirt/qemu/%s.log" % name),
+                   parsed=qemulog.parse_qemu_log(draw(mixed(LOG_TOKENS, 30))))
+    return F.domain(name=name, uuid=draw(st.one_of(st.none(), st.text(max_size=8))), state=state,
+                    pid=draw(st.one_of(st.none(), st.integers(min_value=1, max_value=10 ** 6))), xml=xml,
+                    xml_error=xml_error, proc=process, log=log)
+
+
+def _file(draw, tokens, size):
+    """A drawn file: text from ``tokens``, absent, or unreadable in one of the reader's ways."""
+    status = draw(st.sampled_from(STATUSES))
+    if status == "ok":
+        return draw(mixed(tokens, size))
+    if status == "missing":
+        return None
+    return F.Unreadable(status, "why: " + status)
 
 
 @st.composite
 def node_facts(draw):
-    qstatus = draw(st.sampled_from(STATUSES))
-    parsed, syntax_error = None, None
-    if qstatus == "ok":
-        try:
-            parsed = shellvars.parse_shell_assignments(draw(mixed(SHELL_TOKENS, 20)))
-        except ShellSyntaxError as exc:
-            syntax_error = {"message": exc.message, "line": exc.line}
-    pm_status = draw(st.sampled_from(STATUSES + ["parse_error"]))
-    modules = None
-    pm = {"path": "/proc/modules", "status": pm_status, "reason": None if pm_status == "ok" else "why: " + pm_status,
-          "modules": None, "bad_lines": []}
-    if pm_status == "ok":
-        parsed_modules = kmod.parse_proc_modules(draw(mixed(MODULE_TOKENS, 20)))
-        modules = parsed_modules["modules"]
-        pm.update(modules=sorted(modules), vhost_net=modules.get("vhost_net"), bad_lines=parsed_modules["bad_lines"])
-    conf = kmod.parse_modprobe_conf(draw(mixed(MODULE_TOKENS, 20)))
-    dev_present = draw(st.sampled_from([True, False, None]))
-    builtin = draw(st.sampled_from([None, True, False]))
-    kernel = {
-        "errors": draw(st.lists(st.text(max_size=400), max_size=2)),
-        "release": draw(st.one_of(st.none(), st.just("5.4.0"))),
-        "proc_modules": pm,
-        "vhost_net_loaded": bool(pm.get("vhost_net")) if modules is not None else None,
-        "builtin": {"status": "ok" if builtin is not None else "missing", "path": "/lib/modules/5.4.0/modules.builtin",
-                    "reason": None if builtin is not None else "missing", "vhost_net": builtin},
-        "sys_module": draw(st.booleans()),
-        "dev": {"path": "/dev/vhost-net", "present": dev_present, "kind": "char" if dev_present else None,
-                "rdev": "10:238" if dev_present else None,
-                "reason": None if dev_present else "why not: %s" % dev_present},
-        "sys_class_misc": None,
-        "modprobe_files": ["/etc/modprobe.d/x.conf"],
-        "modprobe": kmod.module_load_policy([("/etc/modprobe.d/x.conf", conf)], "vhost_net"),
-        "boot_load": [{"module": "vhost_net", "line": 1, "path": "/etc/modules"}] if draw(st.booleans()) else [],
-    }
+    files = {"/etc/default/qemu-kvm": _file(draw, SHELL_TOKENS, 20),
+             "/proc/modules": _file(draw, MODULE_TOKENS, 20),
+             "/etc/modprobe.d/x.conf": draw(mixed(MODULE_TOKENS, 20)),
+             "/lib/modules/5.4.0/modules.builtin": draw(st.sampled_from(
+                 [None, "kernel/drivers/vhost/vhost_net.ko\n", "kernel/drivers/net/tun.ko\n"]))}
+    if draw(st.booleans()):
+        files["/etc/modules"] = "vhost_net\n"
+    if not draw(st.booleans()):
+        files["/sys/module/vhost_net"] = None
+    dev = draw(st.sampled_from([True, False, "unreadable"]))
+    if dev == "unreadable":
+        files["/dev/vhost-net"] = F.Unreadable()
+        dev = False
     count = draw(st.integers(min_value=0, max_value=3))
     domains = [draw(domain_facts(i)) for i in range(count)]
-    return {
-        "mode": draw(st.sampled_from(["live", "snapshot"])), "root": "/", "hostname": draw(st.text(max_size=10)),
-        "errors": [], "versions": {"kernel": "5.4.0"},
-        "sources": {"domains": "snapshot", "domains_reason": draw(st.one_of(st.none(), st.text(max_size=20))),
-                    "processes": "/proc", "root": "/"},
-        "qemu_kvm": {"path": "/etc/default/qemu-kvm", "status": qstatus,
-                     "reason": None if qstatus == "ok" else "/etc/default/qemu-kvm: %s" % qstatus,
-                     "parsed": parsed, "syntax_error": syntax_error},
-        "kernel": kernel,
-        "domains": domains,
-        "orphan_qemu": [d["process"] for d in domains[:1] if d["process"] and d["process"]["argv"]],
-    }
+    return F.node(files, mode=draw(st.sampled_from(["live", "snapshot"])), hostname=draw(st.text(max_size=10)),
+                  dev=dev, domains=domains,
+                  orphans=[d["process"] for d in domains[:1] if d["process"] and d["process"]["argv"]],
+                  sources={"domains": "snapshot", "domains_reason": draw(st.one_of(st.none(), st.text(max_size=20))),
+                           "processes": "/proc", "root": "/"})
 
 
 POLICIES = [validate(DEFAULT_POLICY),
@@ -345,5 +324,6 @@ def test_evaluate_never_raises_and_always_explains(facts, policy):
             assert nic["vhost"] is True or nic["reason"], nic
     # "Could not read" is never a pass.
     checks = dict((c["id"], c) for c in result["checks"])
-    if facts["qemu_kvm"]["status"] not in ("ok", "missing") and policy["checks"]["qemu_kvm.vhost_net_enabled"]["level"] != "off":
+    if facts["qemu_kvm"]["status"] not in ("ok", "missing", "parse_error") \
+            and policy["checks"]["qemu_kvm.vhost_net_enabled"]["level"] != "off":
         assert checks["qemu_kvm.vhost_net_enabled"]["state"] == "error"
