@@ -271,3 +271,27 @@ def test_domains_that_could_not_be_listed_are_an_error_not_absent():
     f = facts(domains_error="cannot list the running domains: /run/libvirt/qemu: Permission denied")
     state, reason = states(f)["domains.vhost"]
     assert state == "error" and "Permission denied" in reason
+
+
+def test_structured_kernel_and_config_fields_for_the_fix():
+    f = facts(dict(NO_MODULE, **{"/etc/modprobe.d/bl.conf": "# baseline\nblacklist vhost_net\n",
+                                 "/etc/modprobe.d/vh.conf": "install vhost /bin/false\n",
+                                 QK: "KSM_ENABLED=1\nVHOST_NET_ENABLED=0\n"}))
+    result = evaluate(f, validate({}))
+    k, c = result["kernel"], result["config"]
+    assert k["blocks"] == [
+        {"kind": "blacklist", "path": "/etc/modprobe.d/bl.conf", "line": 2, "raw": "blacklist vhost_net",
+         "module": "vhost_net", "stops": ["alias", "modprobe -b", "systemd-modules-load"]},
+        {"kind": "install", "path": "/etc/modprobe.d/vh.conf", "line": 1, "raw": "install vhost /bin/false",
+         "module": "vhost", "stops": ["all"]}]
+    assert k["install_blocked"] is True and k["can_provide"] is False and "blocks every load" in k["can_provide_reason"]
+    assert k["module_support"] is True
+    assert (c["sourceable"], c["key_line"], c["vhost_net_enabled"], c["syntax_error"]) == (True, 2, "0", None)
+    f = facts({QK: "VHOST_NET_ENABLED='1\n"})
+    c = evaluate(f, validate({}))["config"]
+    assert c["sourceable"] is False and c["syntax_error"]["line"] == 1 and c["key_line"] is None
+    ok = evaluate(facts(), validate({}))["kernel"]
+    assert (ok["can_provide"], ok["can_provide_reason"], ok["blocks"]) == (True, None, [])
+    gone = evaluate(facts({"/proc/modules": None, "/sys/module/vhost_net": None}, dev=False), validate({}))["kernel"]
+    assert gone["module_support"] is False and gone["can_provide"] is False
+    assert "no loadable module support" in gone["can_provide_reason"]

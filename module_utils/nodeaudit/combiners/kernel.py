@@ -46,6 +46,15 @@ def _modprobe_files(kernel):
     return files, errors
 
 
+def _first_install(files, module):
+    """The ``install`` directive kmod uses for ``module`` (the first one wins), with its file."""
+    for path, directives in files:
+        for item in directives:
+            if item.get("cmd") == "install" and item.get("module") == module:
+                return path, item
+    return None, None
+
+
 def _blocks(files, policy, dep_install):
     blocks = []
     for path, directives in files:
@@ -55,16 +64,10 @@ def _blocks(files, policy, dep_install):
                                "module": MODULE, "stops": list(_BLACKLIST_STOPS)})
     for module, install in ((MODULE, policy.get("install")), (DEPENDENCY, dep_install)):
         if install and install.get("blocks"):
-            path, _, rest = (install.get("evidence") or "").partition(":")
-            for found_path, directives in files:
-                for item in directives:
-                    if item.get("cmd") == "install" and item.get("module") == module and found_path == path:
-                        blocks.append({"kind": "install", "path": path, "line": item.get("line"),
-                                       "raw": item.get("raw"), "module": module, "stops": list(_INSTALL_STOPS)})
-                        break
-                else:
-                    continue
-                break
+            path, item = _first_install(files, module)
+            if item is not None:
+                blocks.append({"kind": "install", "path": path, "line": item.get("line"), "raw": item.get("raw"),
+                               "module": module, "stops": list(_INSTALL_STOPS)})
     return blocks
 
 
