@@ -110,6 +110,5 @@ def evaluate(facts, policy, host_name=None):
         "needs_restart": sorted(d["name"] for d in domains if d["needs_restart"] and not d["exempt"]),
         "kernel": _kernel_summary(views["kernel"]),
         "config": _config_summary(views["config"]),
-        "policy_digest": _policy.digest(policy),
         "errors": [excerpt(e) for e in (facts.get("errors") or []) + views["kernel"]["errors"]],
     }

@@ -21,10 +21,11 @@ import time
 from ..parsers.domxml import parse_domain_xml
 from ..errors import DomainXMLError
 
-STATUS_DIR = "/run/libvirt/qemu"
-# virDomainState values
-STATE_NAMES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff",
-               6: "crashed", 7: "pmsuspended"}
+from ..sources import deployment
+from ..sources.collect import LIBVIRT_STATES as STATE_NAMES  # virDomainState values: one table
+
+# libvirt's status files on the default deployment shape (sources/deployment.py is the one place for paths).
+STATUS_DIR = deployment.SHAPES[deployment.DEFAULT_SHAPE]["run_dir"] + "/qemu"
 RESTARTABLE = ("running", "blocked", "paused")
 
 

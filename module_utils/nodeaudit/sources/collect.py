@@ -26,7 +26,6 @@ _SAFE_NAME = re.compile(r"^[^/\x00]+$")
 # virDomainState, as libvirt numbers it.
 LIBVIRT_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown", 5: "shutoff",
                   6: "crashed", 7: "pmsuspended"}
-_LIBVIRT_STATES = LIBVIRT_STATES
 
 
 def _device_node(reader, live):
@@ -187,7 +186,7 @@ def domains_from_libvirt(uri, reader, layout=None):
             try:
                 dom["name"] = handle.name()
                 dom["uuid"] = handle.UUIDString()
-                dom["state"] = _LIBVIRT_STATES.get(handle.state()[0], "unknown")
+                dom["state"] = LIBVIRT_STATES.get(handle.state()[0], "unknown")
                 xml_text = handle.XMLDesc(0)
             except libvirt.libvirtError as exc:
                 # The domain went away between the list and this call, or libvirt broke.
