@@ -7,7 +7,7 @@ PYTHON := $(abspath $(VENV))/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: deps demo demo-snapshots test unit test-lab lint fuzz clean
+.PHONY: deps demo demo-snapshots demo-offline test unit test-lab lint fuzz clean
 
 deps:
 	@VENV=$(VENV) scripts/install-deps.sh
@@ -19,6 +19,14 @@ demo: deps lab-up
 demo-snapshots: deps
 	ansible-playbook audit.yml -i tests/snapshots/inventory.yml
 
+# Offline evidence: collect every lab node into snapshots/<host>-<UTC time>.tar.gz,
+# then audit the archives (not the nodes) on the controller.
+demo-offline: deps lab-up
+	rm -rf snapshots/demo && mkdir -p snapshots/demo
+	ansible-playbook collect.yml -i tests/lab/inventory.yml -e collect_dest=$(abspath snapshots/demo)
+	$(PYTHON) scripts/offline_inventory.py snapshots/demo/*.tar.gz -o snapshots/demo/inventory.yml
+	ansible-playbook audit.yml -i snapshots/demo/inventory.yml -e audit_report_dir=$(abspath reports/offline)
+
 unit: deps
 	$(PYTHON) -m pytest -q -m "not lab"
 
@@ -26,6 +34,7 @@ lint: deps
 	ansible-doc -M library compute_audit > /dev/null
 	ansible-doc -M library domain_restart > /dev/null
 	ansible-doc -M library vrrp_probe > /dev/null
+	ansible-doc -M library node_collect > /dev/null
 	ansible-lint --offline --profile production
 
 test: deps

@@ -27,6 +27,9 @@ options:
   root:
     description:
       - The node's file system root. C(/) audits the live node; another directory audits a snapshot.
+      - A snapshot archive written by C(collect.yml) (C(.tar.gz)) or a sosreport (C(.tar.xz), C(.tar.gz)) is
+        checked (no path traversal, no links out, no device files, size caps) and extracted into a private
+        temporary directory, audited, and removed.
     type: path
     default: /
   policy:
@@ -136,6 +139,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.nodeaudit.sources.collect import collect
 from ansible.module_utils.nodeaudit.sources.reader import RootRefused
+from ansible.module_utils.nodeaudit.sources import archive, offline
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, annotate, validate
@@ -156,8 +160,8 @@ def run_module():
         supports_check_mode=True,
     )
     params = module.params
-    if not os.path.isdir(params["root"]):
-        module.fail_json(msg="root %s is not a directory" % params["root"])
+    if not os.path.isdir(params["root"]) and not archive.is_archive(params["root"]):
+        module.fail_json(msg="root %s is not a directory, nor a snapshot or sosreport archive" % params["root"])
     try:
         policy = validate(params["policy"] if params["policy"] is not None else DEFAULT_POLICY)
     except PolicyError as exc:
@@ -165,11 +169,17 @@ def run_module():
     if params["max_file_size"] < 1024 or params["log_tail_bytes"] < 1024:
         module.fail_json(msg="max_file_size and log_tail_bytes must be at least 1024 bytes")
     try:
-        facts = collect(root=params["root"], libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
-                        max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
-                        budget=params["time_budget"])
+        if params["root"] != "/" and offline.is_offline(params["root"]):
+            facts = offline.collect_offline(params["root"], max_bytes=params["max_file_size"],
+                                            log_tail_bytes=params["log_tail_bytes"], budget=params["time_budget"])
+        else:
+            facts = collect(root=params["root"], libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
+                            max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
+                            budget=params["time_budget"])
     except RootRefused as exc:
         module.fail_json(msg=str(exc))
+    except archive.ArchiveError as exc:
+        module.fail_json(msg="cannot audit %s: %s" % (params["root"], exc.message))
     audit = evaluate(facts, policy, host_name=params["host_name"])
     # The effective policy's digest and the expired exemptions it ignored.
     annotate(audit, policy, [params["host_name"]] if params["host_name"] else [])

@@ -14,6 +14,7 @@ broken), never a pass and never a silent fail.
 """
 from . import policy as _policy
 from .checks import CHECKS, JUDGES, worst
+from .checks import evidence as _evidence
 from .checks.domains import judge_domain, judge_orphan  # noqa: F401  (judge_domain: public for tests)
 from .combiners.config import config_view
 from .combiners.domain import RUNNING_STATES  # noqa: F401  (re-exported: filter_plugins use it)
@@ -35,14 +36,15 @@ def judge_domains(facts, policy):
     """Every domain and every qemu no domain claims, judged; domain exemptions of the policy marked."""
     domains = []
     for dom in facts.get("domains") or []:
-        judged = judge_domain(dom, facts.get("mode"))
+        judged = _evidence.annotate_domain(judge_domain(dom, facts.get("mode")), dom, facts.get("mode"))
         reason = _policy.domain_exempt(policy, "domains.vhost", judged["name"])
         if reason:
             judged["exempt"] = True
             judged["reason"] = "exempt in the policy: %s" % reason
         domains.append(judged)
     # qemu processes no domain claims (started by hand, by another libvirtd) are judged too.
-    domains.extend(judge_orphan(proc) for proc in facts.get("orphan_qemu") or [])
+    domains.extend(_evidence.annotate_domain(judge_orphan(proc), {"process": proc}, "live")
+                   for proc in facts.get("orphan_qemu") or [])
     return domains
 
 
@@ -95,6 +97,7 @@ def evaluate(facts, policy, host_name=None):
     views = combine(facts)
     views["domains"] = domains = judge_domains(facts, policy)
     checks = [JUDGES[cid](views, policy["checks"].get(cid) or {}) for cid in CHECKS]
+    checks = _evidence.adjust_checks(checks, facts)   # what a sosreport cannot show is unknown (issue 13)
     names = [n for n in (host_name, facts.get("hostname")) if n]
     checks = apply_policy(checks, policy, names)
     return {
@@ -108,6 +111,7 @@ def evaluate(facts, policy, host_name=None):
         "checks": checks,
         "domains": domains,
         "needs_restart": sorted(d["name"] for d in domains if d["needs_restart"] and not d["exempt"]),
+        "confidence": _evidence.host_confidence(domains, facts),
         "kernel": _kernel_summary(views["kernel"]),
         "config": _config_summary(views["config"]),
         "errors": [excerpt(e) for e in (facts.get("errors") or []) + views["kernel"]["errors"]],

@@ -1,6 +1,7 @@
 """Runtime judges: every NIC of every domain (``judge_domain``) and the ``domains.vhost`` check."""
 from ..combiners.domain import RUNNING_STATES, domain_view
 from ..textsafe import excerpt
+from . import evidence as _evidence
 from . import nic as _nic
 from .catalogue import worst
 from .registry import judge, result
@@ -93,9 +94,11 @@ def judge_domain(dom, mode):
         out["evidence"].append("domain type unknown (no XML, no accel in the argv): judged as KVM")
     proc = view["process"] if source.startswith("/proc") else None
     pairs = view["pairs"]
+    argv_proc = view["process"] if (view["process"] or {}).get("argv_source") == source else None
     for pair in pairs["argv"]:
-        out["nics"].append(_nic.judge_argv_nic(pair["nic"], pair["iface"], view["process"], source,
-                                               view["vhost_messages"]))
+        rec = _nic.judge_argv_nic(pair["nic"], pair["iface"], view["process"], source, view["vhost_messages"])
+        # A sosreport's ps argv is lossy: unknown where a space could have changed the answer (issue 13).
+        out["nics"].append(_evidence.guard_lossy(rec, pair["nic"], pair["iface"], argv_proc))
     for iface in pairs["hostdev"]:
         rec = _xml_nic(iface, "not_applicable", _nic.OTHER_DATAPATH["hostdev"])
         rec["backend"] = "hostdev"

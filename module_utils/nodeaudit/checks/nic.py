@@ -95,7 +95,7 @@ def _vhost_requested(rec, netdev, proc, source, vhost_messages):
                                                                else proc.get("fd_reason") or "fds unreadable"))
     vhostfds = [f for f in netdev.get("vhostfds") or [] if is_ascii_digits(str(f))]
     held = set(proc.get("vhost_fds") or [])
-    base = "/proc/%s/fd" % proc.get("pid")
+    base = proc.get("fd_base") or "/proc/%s/fd" % proc.get("pid")    # fd_base: lsof in a sosreport
     if vhostfds:
         missing = [f for f in vhostfds if int(f) not in held]
         if not missing:
@@ -117,7 +117,7 @@ def _userspace(rec, netdev, iface, proc, source):
     explicit = "vhost=off" if _VHOST_OFF.search(netdev.get("arg") or "") else "no vhost=on"
     reason = "%s `-netdev %s` has %s: virtio runs in QEMU userspace" % (source, backend, explicit)
     if proc is not None and proc.get("fds") is not None and not proc.get("vhost_fds"):
-        rec["evidence"].append("/proc/%s/fd: no fd -> /dev/vhost-net" % proc.get("pid"))
+        rec["evidence"].append("%s: no fd -> /dev/vhost-net" % (proc.get("fd_base") or "/proc/%s/fd" % proc.get("pid")))
     driver_name = (iface or {}).get("driver_name")
     if driver_name == "qemu":
         return dict(vhost=False, state="fail", restart_fixes=False,

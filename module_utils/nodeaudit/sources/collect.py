@@ -351,13 +351,16 @@ def _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts):
 
 
 def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES,
-            deployment_override=None, budget=None):
+            deployment_override=None, budget=None, reader=None):
     """Everything the audit needs from one node, in one pass (schema: ``facts.py``).
 
     ``budget``: seconds the reads may take (reader.py); what was not read in time is an error, said plainly.
     Raises ``reader.RootRefused`` (before reading anything) for a snapshot root that is the live root.
+    ``reader``: a RootReader to read through, left open (sources/snapshot.py passes one that records every read).
     """
-    reader = RootReader(root, max_bytes=max_bytes or specs.DEFAULT_CAP, budget=budget)
+    own_reader = reader is None
+    if own_reader:
+        reader = RootReader(root, max_bytes=max_bytes or specs.DEFAULT_CAP, budget=budget)
     live = reader.live
     facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
 
@@ -403,5 +406,6 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     if reader.timed_out:
         facts["errors"].append("the audit's time budget of %ss ran out: reads after it were not done (first: %s)"
                                % (budget, ", ".join(reader.timed_out[:3])))
-    reader.close()
+    if own_reader:
+        reader.close()
     return facts

@@ -1,0 +1,84 @@
+"""Round trip on every lab node (issue 13): collect.yml, then audit.yml over the archives.
+
+`ansible-playbook collect.yml` captures each live lab node into
+DIR/<host>-<UTC time>.tar.gz; `audit.yml` over an inventory of those archives
+(scripts/offline_inventory.py, audit_root = the tarball) must give the same
+verdicts as the live audit, check by check and NIC by NIC. compute-5 (closed
+port) yields no archive and does not stop the others.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+pytestmark = [pytest.mark.lab, pytest.mark.e2e, pytest.mark.slow]
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _play(argv, timeout=600):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+    return proc
+
+
+def _describe(proc):
+    return "exit %s\n%s\n%s" % (proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:])
+
+
+@pytest.fixture(scope="module")
+def offline_run(lab_inventory, lab_nodes, tmp_path_factory):
+    work = tmp_path_factory.mktemp("offline")
+    snaps = str(work / "snapshots")
+    collect = _play(["ansible-playbook", "collect.yml", "-i", lab_inventory, "-e", "collect_dest=" + snaps])
+    archives = sorted(glob.glob(os.path.join(snaps, "*.tar.gz")))
+    inv = str(work / "inventory.yml")
+    subprocess.check_call([sys.executable, os.path.join(REPO, "scripts", "offline_inventory.py")] + archives
+                          + ["-o", inv]) if archives else None
+    live = _play(["ansible-playbook", "audit.yml", "-i", lab_inventory, "-e", "audit_report_dir=%s" % (work / "live")])
+    copy = _play(["ansible-playbook", "audit.yml", "-i", inv, "-e", "audit_report_dir=%s" % (work / "copy")]) \
+        if archives else None
+    return {"collect": collect, "archives": archives, "live": live, "copy": copy, "work": work, "nodes": lab_nodes}
+
+
+def _report(run, which):
+    path = os.path.join(str(run["work"]), which, "audit.json")
+    assert os.path.exists(path), _describe(run[which])
+    with open(path) as handle:
+        return json.load(handle)["hosts"]
+
+
+def verdicts(host):
+    return {
+        "checks": dict((c["id"], c["state"]) for c in host["checks"]),
+        "nics": dict(((d["name"], n["mac"], n["netdev"]), (n["state"], n["vhost"], n["restart_fixes"]))
+                     for d in host["domains"] for n in d["nics"]),
+        "domains": dict((d["name"], (d["state"], d["verdict"], d["needs_restart"])) for d in host["domains"]),
+    }
+
+
+def test_collect_writes_one_archive_per_reachable_node(offline_run):
+    names = sorted(os.path.basename(a).rsplit("-", 1)[0] for a in offline_run["archives"])
+    assert names == sorted(offline_run["nodes"]), _describe(offline_run["collect"])
+    assert "compute-5" in offline_run["collect"].stdout  # reported, not silently dropped
+    for path in offline_run["archives"]:
+        with tarfile.open(path) as tar:
+            assert not any(m.isdev() for m in tar.getmembers())
+            manifest = [m for m in tar.getmembers() if m.name.endswith("/MANIFEST.json")]
+            doc = json.load(tar.extractfile(manifest[0]))
+        assert doc["sources"]["domains"] == "libvirt" and doc["qemu_pids"], doc["sources"]
+
+
+def test_the_audit_of_each_copy_equals_the_live_audit_nic_by_nic(offline_run):
+    live, copy = _report(offline_run, "live"), _report(offline_run, "copy")
+    for name in offline_run["nodes"]:
+        assert name in copy, sorted(copy)
+        want, got = verdicts(live[name]), verdicts(copy[name])
+        assert got["nics"] and got == want, name
+        assert copy[name]["sources"]["offline"]["kind"] == "snapshot"
+        assert copy[name]["mode"] == "snapshot" and live[name]["mode"] == "live"
