@@ -39,6 +39,7 @@ LSOF_FILES = tuple(sos_ps.sos_command_filename(c) for c in (
 STATUS_DIRS = ("/run/libvirt/qemu", "/var/run/libvirt/qemu")
 LOG_DIRS = ("/var/log/libvirt/qemu", "/var/log/containers/libvirt/qemu", "/var/log/containers/qemu")
 VIRSH_DIRS = ("/sos_commands/virsh", "/sos_commands/libvirt")
+_LSMOD_FAILED = re.compile(r"could not get list of modules|/proc/modules: No such file")
 NOT_IN_SOS = {
     "/etc/default/qemu-kvm": "no sos plugin copies /etc/default/qemu-kvm",
     "/dev/vhost-net": "sos does not copy /dev",
@@ -55,11 +56,17 @@ def _first(reader, paths):
 
 
 def _hostname(reader):
+    """hostname (the host plugin), else uname -a's node name, else sos's archive name ``sosreport-HOST-...``."""
     for path in ("/hostname", "/sos_commands/general/hostname", "/sos_commands/host/hostname", "/etc/hostname"):
         read = reader.read(path, max_bytes=4096)
         if read.ok and read.text().strip():
             return read.text().strip().split()[0]
-    return None
+    uname = _first(reader, ("/sos_commands/kernel/uname_-a", "/uname"))
+    words = uname.text().split() if uname is not None else []
+    if len(words) >= 2 and words[0] == "Linux":
+        return words[1]
+    m = re.match(r"^sosreport-(.+?)-(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})", os.path.basename(reader.root))
+    return m.group(1) if m else None
 
 
 def _record(source, path, status, parsed=None, reason=None):
@@ -76,7 +83,12 @@ def _kernel(reader, node):
         kernel["release"] = sos_kernel.parse_uname(uname.text())
     if (kernel.get("proc_modules") or {}).get("status") == MISSING:
         lsmod = _first(reader, ("/sos_commands/kernel/lsmod", "/lsmod"))
-        if lsmod is not None:
+        if lsmod is not None and _LSMOD_FAILED.search(lsmod.text()):
+            # kmod's lsmod reads /proc/modules: its error is the kernel's "no loadable module support".
+            kernel["proc_modules"] = _record("kernel.proc_modules", "/proc/modules", MISSING,
+                                             reason="/proc/modules is not in the sosreport and %s says: %s"
+                                             % (lsmod.path, lsmod.text().strip().splitlines()[-1][:160]))
+        elif lsmod is not None:
             try:
                 kernel["proc_modules"] = _record("kernel.proc_modules", lsmod.path, OK, kmod.parse_lsmod(lsmod.text()))
             except ParseError as exc:
@@ -111,6 +123,11 @@ def _kernel(reader, node):
             dev.update(present=True, kind="registered", rdev="10:238",
                        reason="/proc/misc lists 238 vhost-net: the kernel registered the device (devtmpfs makes "
                               "/dev/vhost-net); %s" % NOT_IN_SOS["/dev/vhost-net"])
+        elif misc.ok and kernel["proc_modules"].get("status") == MISSING and \
+                not (kernel["builtin"].get("status") == OK and "vhost_net" in (kernel["builtin"].get("parsed") or [])):
+            dev.update(present=False, kind=None, rdev=None,
+                       reason="/proc/misc does not list vhost-net and the kernel has no loadable modules: no "
+                              "/dev/vhost-net can work (%s)" % NOT_IN_SOS["/dev/vhost-net"])
         else:
             dev.update(present=None, kind=None, rdev=None, reason="%s%s" % (NOT_IN_SOS["/dev/vhost-net"], (
                 "; /proc/misc does not list vhost-net (the misc device was not registered when sos ran)"
