@@ -228,3 +228,24 @@ def test_the_lsof_file_names_are_the_ones_sos_writes():
     """sos 3.0-3.5, 3.6-4.0, 4.1+ and lsof-threads, through sos's own mangling rule."""
     from nodeaudit.sources import sosreport
     assert sosreport.LSOF_FILES == ("lsof_M_-n_-l_-c", "lsof_-b_M_-n_-l_-c", "lsof_-b_M_-n_-l", "lsof_M_-n_-l")
+
+
+def test_only_what_the_audit_reads_is_extracted_from_a_sosreport(tmp_path):
+    """A big sosreport (logs of every service) is checked whole but only the audit's files are written and capped."""
+    root = make(tmp_path, "sos4-hotsos-focal.pass")
+    os.makedirs(os.path.join(root, "var/log/journal"))
+    with open(os.path.join(root, "var/log/journal/system.journal"), "wb") as handle:
+        handle.write(b"x" * 3000000)
+    os.symlink("../run", os.path.join(root, "var/run-link"))
+    tar = str(tmp_path / "big.tar.xz")
+    with tarfile.open(tar, "w:xz") as handle:
+        handle.add(root, arcname=os.path.basename(root))
+    from nodeaudit.sources import archive, sosreport
+    seen = {}
+    with archive.opened_root(tar, select=sosreport.selection, max_total=2000000) as (extracted, info):
+        seen["journal"] = os.path.exists(os.path.join(extracted, "var/log/journal/system.journal"))
+        seen["ps"] = os.path.exists(os.path.join(extracted, "sos_commands/process/ps_auxwwwm"))
+        seen["link"] = os.path.islink(os.path.join(extracted, "var/run-link"))
+    assert seen == {"journal": False, "ps": True, "link": True}
+    assert info["bytes"] < 2000000
+    assert nic(audit(tar))["state"] == "pass"

@@ -152,10 +152,12 @@ def _copy(handle, fd, limit):
 
 
 def extract(path, dest, max_total=DEFAULT_MAX_TOTAL, max_members=DEFAULT_MAX_MEMBERS,
-            max_member=DEFAULT_MAX_MEMBER, wanted=None):
+            max_member=DEFAULT_MAX_MEMBER, wanted=None, select=None):
     """Check every member of the archive at ``path``, then extract it into ``dest`` (an empty directory).
 
-    ``wanted(name) -> bool`` limits what is written (every member is still checked).
+    ``wanted(name) -> bool`` limits what is written (every member is still checked); ``select(names)``,
+    called once every member is checked, may return such a predicate (None: everything). ``max_total``
+    caps the bytes of what is written.
     Returns ``{"members": n, "bytes": n, "extracted": n, "skipped": [{"name", "reason"}], "top": str|None}``;
     raises ``ArchiveError`` when the archive is refused or unreadable.
     """
@@ -195,15 +197,18 @@ def extract(path, dest, max_total=DEFAULT_MAX_TOTAL, max_members=DEFAULT_MAX_MEM
                                        member.name)
                 else:
                     _second_opinion(member, dest)
-                if member.isreg():
-                    total += member.size
-                    if total > max_total:
-                        raise ArchiveError("%s unpacks to more than %d bytes: refused (cap)" % (path, max_total))
                 members.append((rel, member))
         except ArchiveError:
             raise
         except _DAMAGED as exc:
             raise ArchiveError("%s is damaged or truncated: %s" % (path, exc))
+        if select is not None and wanted is None:
+            wanted = select([rel for rel, _ in members])
+        for rel, member in members:
+            if member.isreg() and (wanted is None or wanted(rel)):
+                total += member.size
+        if total > max_total:
+            raise ArchiveError("%s unpacks to more than %d bytes: refused (cap)" % (path, max_total))
         info["bytes"] = total
         tops = set(rel.split("/", 1)[0] for rel, _ in members)
         if len(tops) == 1:
@@ -212,7 +217,7 @@ def extract(path, dest, max_total=DEFAULT_MAX_TOTAL, max_members=DEFAULT_MAX_MEM
                 info["top"] = top
         kinds = dict((rel, m) for rel, m in members)
         for rel, member in members:
-            if wanted is not None and not member.isdir() and not wanted(rel):
+            if wanted is not None and not (member.isdir() or member.issym()) and not wanted(rel):
                 continue
             if member.isdir():
                 _real_parent(dest, rel + "/x")
@@ -264,7 +269,7 @@ def looks_like_sosreport(root):
 
 
 @contextlib.contextmanager
-def opened_root(path, tmp_dir=None, wanted=None, **caps):
+def opened_root(path, tmp_dir=None, wanted=None, select=None, **caps):
     """Yield ``(root_directory, info)`` for a directory or an archive.
 
     A directory is used as it is (``info["archive"]`` is None). An archive is
@@ -280,7 +285,7 @@ def opened_root(path, tmp_dir=None, wanted=None, **caps):
     work = tempfile.mkdtemp(prefix="nodeaudit-", dir=tmp_dir)
     try:
         os.chmod(work, 0o700)
-        info = extract(path, work, wanted=wanted, **caps)
+        info = extract(path, work, wanted=wanted, select=select, **caps)
         info["archive"] = path
         root = os.path.join(work, info["top"]) if info.get("top") else work
         yield root, info

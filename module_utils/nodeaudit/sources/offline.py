@@ -24,12 +24,9 @@ def is_offline(path):
 
 def collect_offline(path, max_bytes=None, log_tail_bytes=collect_mod.LOG_TAIL_BYTES, tmp_dir=None, budget=None):
     """Facts from an archive or a directory; raises ``archive.ArchiveError`` when an archive is refused."""
-    with archive.opened_root(path, tmp_dir=tmp_dir) as (root, info):
+    from . import sosreport
+    with archive.opened_root(path, tmp_dir=tmp_dir, select=sosreport.selection) as (root, info):
         if archive.looks_like_sosreport(root):
-            try:
-                from . import sosreport
-            except ImportError:
-                raise archive.ArchiveError("%s is a sosreport: sosreport input is not in this version yet" % path)
             facts = sosreport.collect(root, max_bytes=max_bytes, log_tail_bytes=log_tail_bytes, budget=budget)
             kind = "sosreport"
         else:

@@ -380,5 +380,26 @@ def _collect(reader, log_tail_bytes):
     return facts
 
 
+# What the audit reads of a sosreport (everything else in the archive is checked, not written).
+_WANTED = re.compile(r"^(?:[^/]+/)?(?:"
+                     r"sos_commands/(?:process|kernel|libvirt|virsh|host|general|systemd)/[^/]+"
+                     r"|(?:version\.txt|hostname|uname|lsmod|ps|lsof)"
+                     r"|proc/(?:modules|misc|cmdline|sys/kernel/osrelease)"
+                     r"|sys/module/vhost(?:_net)?/.*|sys/class/misc/vhost-net/.*"
+                     r"|etc/(?:hostname|modules|modprobe\.conf|default/qemu-kvm|modprobe\.d/.*|modules-load\.d/.*"
+                     r"|libvirt/qemu/[^/]+)"
+                     r"|(?:usr/)?lib/modules/[^/]+/modules\.builtin|(?:usr/|usr/local/)?lib/modprobe\.d/.*"
+                     r"|(?:var/)?run/(?:libvirt/qemu/[^/]+|modprobe\.d/.*|modules-load\.d/.*)"
+                     r"|var/log/(?:libvirt/qemu|containers/libvirt/qemu|containers/qemu)/[^/]+"
+                     r")$")
+
+
+def selection(names):
+    """For ``archive.extract(select=)``: only what the audit reads when the archive is a sosreport."""
+    if not any(re.match(r"^(?:[^/]+/)?sos_commands/", n) for n in names):
+        return None
+    return _WANTED.match
+
+
 def is_sosreport(root):
     return os.path.isdir(os.path.join(root, "sos_commands"))
