@@ -20,6 +20,8 @@ import re
 
 from ..errors import ParseError
 
+# The commands sos ran, newest first: 4.1+, 3.6-4.0, 3.0-3.5, and the lsof-threads option.
+COMMANDS = ("lsof +M -n -l -c ''", "lsof -b +M -n -l -c ''", "lsof -b +M -n -l", "lsof +M -n -l")
 VHOST_NET = "/dev/vhost-net"
 TUN = "/dev/net/tun"
 _FD = re.compile(r"^([0-9]{1,9})[rwu]?[A-Za-z ]*$")

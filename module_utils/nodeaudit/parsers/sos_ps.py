@@ -47,6 +47,8 @@ FILE_FORMS = {
     "ps_auxww": ("aux", False, False),
     "ps_auxcww": ("aux", False, False),
 }
+# The files sos wrote, in the order the audit prefers them (threads as rows, then plain, forest, long, -L).
+PS_FILES = ("ps_auxwwwm", "ps_auxwww", "ps_auxfwww", "ps_alxwww", "ps_-elfL")
 _FOREST = re.compile(r"^[\s|]*\\_ ")
 _KTHREAD = re.compile(r"^\[(.+)\]$")
 

@@ -28,17 +28,17 @@ import os
 import re
 
 from ..errors import ParseError
-from ..parsers import domxml, kmod, qemuargv, sos_kernel, sos_lsof, sos_ps
+from ..parsers import kmod, qemuargv, sos_kernel, sos_lsof, sos_ps
 from . import collect as collect_mod
-from . import deployment
+from . import deployment, specs
 from .reader import MISSING, OK, RootReader
 
-PS_FILES = ("ps_auxwwwm", "ps_auxwww", "ps_auxfwww", "ps_alxwww", "ps_-elfL")
-LSOF_FILES = tuple(sos_ps.sos_command_filename(c) for c in (
-    "lsof +M -n -l -c ''", "lsof -b +M -n -l -c ''", "lsof -b +M -n -l", "lsof +M -n -l"))
-STATUS_DIRS = ("/run/libvirt/qemu", "/var/run/libvirt/qemu")
-LOG_DIRS = ("/var/log/libvirt/qemu", "/var/log/containers/libvirt/qemu", "/var/log/containers/qemu")
-VIRSH_DIRS = ("/sos_commands/virsh", "/sos_commands/libvirt")
+SOS = specs.SOS_SPECS
+PS_FILES = sos_ps.PS_FILES
+LSOF_FILES = tuple(sos_ps.sos_command_filename(c) for c in sos_lsof.COMMANDS)
+STATUS_DIRS = SOS["status_dirs"]
+LOG_DIRS = SOS["log_dirs"]
+VIRSH_DIRS = SOS["virsh_dirs"]
 _LSMOD_FAILED = re.compile(r"could not get list of modules|/proc/modules: No such file")
 NOT_IN_SOS = {
     "/etc/default/qemu-kvm": "no sos plugin copies /etc/default/qemu-kvm",
@@ -47,22 +47,22 @@ NOT_IN_SOS = {
 }
 
 
-def _first(reader, paths):
-    for path in paths:
-        read = reader.read(path)
-        if read.ok:
-            return read
+def _first(reader, alternatives):
+    """The record of the first spec of ``alternatives`` the sosreport has (status ok), or None."""
+    for spec in alternatives:
+        rec = specs.read_source(reader, spec)
+        if rec["status"] == OK:
+            return rec
     return None
 
 
 def _hostname(reader):
     """hostname (the host plugin), else uname -a's node name, else sos's archive name ``sosreport-HOST-...``."""
-    for path in ("/hostname", "/sos_commands/general/hostname", "/sos_commands/host/hostname", "/etc/hostname"):
-        read = reader.read(path, max_bytes=4096)
-        if read.ok and read.text().strip():
-            return read.text().strip().split()[0]
-    uname = _first(reader, ("/sos_commands/kernel/uname_-a", "/uname"))
-    words = uname.text().split() if uname is not None else []
+    rec = _first(reader, SOS["hostname"])
+    if rec is not None and rec["parsed"]:
+        return rec["parsed"].split()[0]
+    uname = _first(reader, SOS["uname"])
+    words = uname["parsed"].split() if uname is not None else []
     if len(words) >= 2 and words[0] == "Linux":
         return words[1]
     m = re.match(r"^sosreport-(.+?)-(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8})", os.path.basename(reader.root))
@@ -78,28 +78,29 @@ def _kernel(reader, node):
     """The kernel facts (collect.kernel_facts records), completed from what sos keeps instead."""
     kernel = collect_mod.kernel_facts(node)
     notes = []
-    uname = _first(reader, ("/sos_commands/kernel/uname_-a", "/uname"))
+    uname = _first(reader, SOS["uname"])
     if not kernel.get("release") and uname is not None:
-        kernel["release"] = sos_kernel.parse_uname(uname.text())
+        kernel["release"] = sos_kernel.parse_uname(uname["parsed"])
     if (kernel.get("proc_modules") or {}).get("status") == MISSING:
-        lsmod = _first(reader, ("/sos_commands/kernel/lsmod", "/lsmod"))
-        if lsmod is not None and _LSMOD_FAILED.search(lsmod.text()):
+        lsmod = _first(reader, SOS["lsmod"])
+        text = lsmod["parsed"] if lsmod is not None else None
+        if lsmod is not None and _LSMOD_FAILED.search(text):
             # kmod's lsmod reads /proc/modules: its error is the kernel's "no loadable module support".
             kernel["proc_modules"] = _record("kernel.proc_modules", "/proc/modules", MISSING,
                                              reason="/proc/modules is not in the sosreport and %s says: %s"
-                                             % (lsmod.path, lsmod.text().strip().splitlines()[-1][:160]))
+                                             % (lsmod["path"], (text.strip().splitlines() or [""])[-1][:160]))
         elif lsmod is not None:
             try:
-                kernel["proc_modules"] = _record("kernel.proc_modules", lsmod.path, OK, kmod.parse_lsmod(lsmod.text()))
+                kernel["proc_modules"] = _record("kernel.proc_modules", lsmod["path"], OK, kmod.parse_lsmod(text))
             except ParseError as exc:
-                kernel["proc_modules"] = _record("kernel.proc_modules", lsmod.path, "parse_error",
-                                                 reason="%s: %s" % (lsmod.path, exc))
+                kernel["proc_modules"] = _record("kernel.proc_modules", lsmod["path"], "parse_error",
+                                                 reason="%s: %s" % (lsmod["path"], exc))
     modinfo = None
-    listing = reader.listdir("/sos_commands/kernel")
+    listing = reader.listdir(SOS["modinfo_dir"])
     if listing.ok:
         for name in listing.data:
             if name.startswith("modinfo"):
-                read = reader.read("/sos_commands/kernel/" + name)
+                read = reader.read("%s/%s" % (SOS["modinfo_dir"], name))
                 if read.ok:
                     modinfo = (read.path, sos_kernel.parse_modinfo(read.text()))
                     break
@@ -116,14 +117,15 @@ def _kernel(reader, node):
                                    "%s has no vhost_net (not in /sys/module when sos ran)" % modinfo[0]
                                    if modinfo is not None else "no modinfo output in the sosreport"))
     dev = dict(kernel.get("dev") or {})
-    misc = reader.read("/proc/misc")
-    minors = sos_kernel.parse_proc_misc(misc.text()) if misc.ok else {}
+    misc_rec = _first(reader, SOS["misc"])
+    minors = misc_rec["parsed"] if misc_rec is not None else {}
+    misc_ok = misc_rec is not None
     if not dev.get("present"):
         if minors.get("vhost-net") == collect_mod.VHOST_NET_RDEV[1]:
             dev.update(present=True, kind="registered", rdev="10:238",
                        reason="/proc/misc lists 238 vhost-net: the kernel registered the device (devtmpfs makes "
                               "/dev/vhost-net); %s" % NOT_IN_SOS["/dev/vhost-net"])
-        elif misc.ok and kernel["proc_modules"].get("status") == MISSING and \
+        elif misc_ok and kernel["proc_modules"].get("status") == MISSING and \
                 not (kernel["builtin"].get("status") == OK and "vhost_net" in (kernel["builtin"].get("parsed") or [])):
             dev.update(present=False, kind=None, rdev=None,
                        reason="/proc/misc does not list vhost-net and the kernel has no loadable modules: no "
@@ -131,10 +133,10 @@ def _kernel(reader, node):
         else:
             dev.update(present=None, kind=None, rdev=None, reason="%s%s" % (NOT_IN_SOS["/dev/vhost-net"], (
                 "; /proc/misc does not list vhost-net (the misc device was not registered when sos ran)"
-                if misc.ok else "; no /proc/misc either")))
+                if misc_ok else "; no /proc/misc either")))
             notes.append(dev["reason"])
     kernel["dev"] = dev
-    kernel["sosreport"] = {"modinfo": modinfo[0] if modinfo else None, "proc_misc": misc.ok,
+    kernel["sosreport"] = {"modinfo": modinfo[0] if modinfo else None, "proc_misc": misc_ok,
                            "vhost_net_misc": minors.get("vhost-net"), "notes": notes}
     return kernel
 
@@ -148,25 +150,13 @@ def _qemu_default(node):
 
 
 def _ps(reader):
-    for name in PS_FILES:
-        read = reader.read("/sos_commands/process/" + name)
-        if read.ok:
-            return read.path, sos_ps.parse_ps(read.text(), name)
-    read = reader.read("/ps")
-    if read.ok:
-        return read.path, sos_ps.parse_ps(read.text())
-    return None, None
+    rec = _first(reader, SOS["ps"])
+    return (rec["path"], rec["parsed"]) if rec is not None else (None, None)
 
 
 def _lsof(reader):
-    for name in LSOF_FILES:
-        read = reader.read("/sos_commands/process/" + name)
-        if read.ok:
-            return read.path, sos_lsof.parse_lsof(read.text())
-    read = reader.read("/lsof")
-    if read.ok:
-        return read.path, sos_lsof.parse_lsof(read.text())
-    return None, None
+    rec = _first(reader, SOS["lsof"])
+    return (rec["path"], rec["parsed"]) if rec is not None else (None, None)
 
 
 def processes(reader):
@@ -297,7 +287,7 @@ def _log(reader, name, layout, tail_bytes):
     """The QEMU log (specs.LOG_SPEC) in the first of libvirt's and TripleO's log directories that has it."""
     first = None
     for directory in LOG_DIRS:
-        rec = collect_mod.collect_log(reader, name, dict(layout, log_dir=directory[:-len("/qemu")]), tail_bytes)
+        rec = collect_mod.collect_log(reader, name, dict(layout, log_dir=directory), tail_bytes)
         if rec.get("status") == OK:
             return rec
         first = first or rec
@@ -326,10 +316,10 @@ def _collect(reader, log_tail_bytes):
     facts["kernel"] = _kernel(reader, node)
     facts["errors"].extend(facts["kernel"]["sosreport"]["notes"])
     facts["versions"]["kernel"] = facts["kernel"].get("release")
-    version = reader.read("/version.txt", max_bytes=4096)
+    version = _first(reader, SOS["version"])
     sos_version = None
-    if version.ok:
-        m = re.search(r"sos(?:report)?:?\s*(?:version\s*)?([0-9][0-9.]*)", version.text(), re.IGNORECASE)
+    if version is not None:
+        m = re.search(r"sos(?:report)?:?\s*(?:version\s*)?([0-9][0-9.]*)", version["parsed"], re.IGNORECASE)
         sos_version = m.group(1) if m else None
     doms, errors, listing_ok, status_dir = domains(reader, layout)
     facts["errors"].extend(errors)

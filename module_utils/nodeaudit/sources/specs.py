@@ -16,9 +16,10 @@ here and its parser in ``parsers/``; the collector (``collect.py``) walks
 ``NODE_SPECS`` and the per-domain and per-process specs.
 """
 import collections
+import functools
 
 from ..errors import ParseError
-from ..parsers import domxml, kmod, qemulog, shellvars
+from ..parsers import domxml, kmod, qemulog, shellvars, sos_kernel, sos_lsof, sos_ps
 from .reader import MISSING, OK
 
 ALL_SHAPES = "*"
@@ -112,6 +113,39 @@ PROCESS_SPECS = (
     Spec("proc.task_comm", "/proc/{pid}/task/*/comm", "file", SMALL_CAP, None, ALL_SHAPES,
          "thread names: vhost-<pid> workers"),
 )
+
+
+# What a sosreport keeps instead of /proc, /dev and the rest (sources/sosreport.py reads them; paths under
+# the sosreport's root; alternatives in preference order: the first one the sosreport has wins). File
+# names are sos's own (parsers/sos_ps.sos_command_filename, sos 3.0 to 4.x; see parsers/sos_ps.py).
+def _sos_ps(name):
+    return Spec("sos.ps", "/sos_commands/process/" + name, "file", WHOLE,
+                functools.partial(sos_ps.parse_ps, form=name), ALL_SHAPES, "sos process plugin: %s" % name)
+
+
+SOS_SPECS = {
+    "ps": tuple(_sos_ps(name) for name in sos_ps.PS_FILES) + (
+        Spec("sos.ps", "/ps", "file", WHOLE, sos_ps.parse_ps, ALL_SHAPES, "sos's root link to its ps output"),),
+    "lsof": tuple(Spec("sos.lsof", "/sos_commands/process/" + sos_ps.sos_command_filename(cmd), "file", WHOLE,
+                       sos_lsof.parse_lsof, ALL_SHAPES, "sos process plugin: %s" % cmd) for cmd in sos_lsof.COMMANDS)
+    + (Spec("sos.lsof", "/lsof", "file", WHOLE, sos_lsof.parse_lsof, ALL_SHAPES, "sos's root link to lsof"),),
+    "lsmod": tuple(Spec("sos.lsmod", path, "file", WHOLE, None, ALL_SHAPES, "sos kernel plugin: lsmod (raw text: "
+                        "kmod's error when there is no /proc/modules)") for path in ("/sos_commands/kernel/lsmod",
+                                                                                     "/lsmod")),
+    "uname": tuple(Spec("sos.uname", path, "file", SMALL_CAP * 16, None, ALL_SHAPES, "sos kernel plugin: uname -a")
+                   for path in ("/sos_commands/kernel/uname_-a", "/uname")),
+    "misc": (Spec("sos.proc_misc", "/proc/misc", "file", WHOLE, sos_kernel.parse_proc_misc, ALL_SHAPES,
+                  "sos kernel plugin's copy of /proc/misc: 238 vhost-net when the device is registered"),),
+    "modinfo_dir": "/sos_commands/kernel",     # modinfo_ALL_MODULES (3.6+) or the mangled command (3.0-3.5)
+    "hostname": tuple(Spec("sos.hostname", path, "file", SMALL_CAP * 16, parse_first_line, ALL_SHAPES,
+                           "the node's name") for path in ("/hostname", "/sos_commands/general/hostname",
+                                                            "/sos_commands/host/hostname", "/etc/hostname")),
+    "version": (Spec("sos.version", "/version.txt", "file", SMALL_CAP * 16, None, ALL_SHAPES, "sos's version"),),
+    "virsh_dirs": ("/sos_commands/virsh", "/sos_commands/libvirt"),
+    # libvirt plugin: /run/libvirt/ (3.9+), /var/run/libvirt/ (3.6-3.8); logs incl. TripleO's container paths.
+    "status_dirs": ("/run/libvirt/qemu", "/var/run/libvirt/qemu"),
+    "log_dirs": ("/var/log/libvirt", "/var/log/containers/libvirt", "/var/log/containers"),
+}
 
 
 def expand(path, values):
