@@ -48,6 +48,12 @@ options:
       - How much of the end of each QEMU log is read.
     type: int
     default: 524288
+  time_budget:
+    description:
+      - Seconds the node's reads may take (as for M(compute_audit)); reads after that are not done and the
+        manifest names them.
+    type: float
+    default: 240
   max_archive:
     description:
       - Cap, in bytes, on the archive's content; files past it are left out and named in the manifest.
@@ -91,6 +97,7 @@ def run_module():
             max_file_size=dict(type="int", default=4194304),
             log_tail_bytes=dict(type="int", default=524288),
             max_archive=dict(type="int", default=64 * 1024 * 1024),
+            time_budget=dict(type="float", default=240.0),
         ),
         supports_check_mode=True,
     )
@@ -99,7 +106,7 @@ def run_module():
         module.fail_json(msg="max_file_size and log_tail_bytes must be at least 1024 bytes, max_archive 65536")
     data, manifest = snapshot.capture(libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
                                      max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
-                                     max_archive=params["max_archive"])
+                                     max_archive=params["max_archive"], budget=params["time_budget"])
     module.exit_json(changed=False, manifest=manifest, archive_b64=snapshot.encode(data), archive_bytes=len(data))
 
 

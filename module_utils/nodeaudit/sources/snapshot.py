@@ -52,8 +52,8 @@ _SECRET_KIND_ATTRS = frozenset(("type", "ephemeral", "private"))
 class RecordingReader(RootReader):
     """A RootReader that remembers every outcome (live node only)."""
 
-    def __init__(self, root="/", max_bytes=None):
-        RootReader.__init__(self, root, max_bytes or 4 * 1024 * 1024)
+    def __init__(self, root="/", max_bytes=None, budget=None):
+        RootReader.__init__(self, root, max_bytes or 4 * 1024 * 1024, budget=budget)
         self.files = {}       # node path -> bytes (whole file)
         self.tails = {}       # node path -> (text, truncated)
         self.dirs = set()
@@ -198,9 +198,9 @@ def _keep(path, pids):
 
 
 def capture(libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=None,
-            max_archive=DEFAULT_MAX_ARCHIVE, now=None, root="/"):
+            max_archive=DEFAULT_MAX_ARCHIVE, now=None, root="/", budget=None):
     """Collect the live node and pack what was read. Returns ``(archive_bytes, manifest)``."""
-    reader = RecordingReader(root, max_bytes=max_bytes)
+    reader = RecordingReader(root, max_bytes=max_bytes, budget=budget)
     facts = collect_mod.collect(root=root, libvirt_uri=libvirt_uri, use_libvirt=use_libvirt,
                                 max_bytes=max_bytes, log_tail_bytes=log_tail_bytes or LOG_TAIL_BYTES,
                                 reader=reader)
@@ -299,10 +299,12 @@ def capture(libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_
         "read": read_list,
         "missing": missing,
         "omitted": omitted,
+        "timed_out": list(reader.timed_out[:50]),
         "notes": notes,
         "redaction": "qemu argv, QEMU logs, /etc files and domain XML through the reports' redaction "
                      "(parsers/qemuargv.py)",
     }
+    reader.close()
     return pack(top, entries, manifest, now), manifest
 
 
