@@ -249,3 +249,12 @@ def test_only_what_the_audit_reads_is_extracted_from_a_sosreport(tmp_path):
     assert seen == {"journal": False, "ps": True, "link": True}
     assert info["bytes"] < 2000000
     assert nic(audit(tar))["state"] == "pass"
+
+
+def test_the_markdown_report_says_what_the_verdicts_rest_on(tmp_path):
+    from nodeaudit.controller import report
+    result = audit(make(tmp_path, "sos4-hotsos-focal.pass"))
+    doc = report.build({"juju-compute-4": report.host_entry({"audit": result, "changed": False})},
+                       "default", "sha256:0000", "2026-12-01T00:00:00Z")
+    md = report.markdown(doc)
+    assert "Evidence (indirect): judged from a sosreport" in md

@@ -233,6 +233,10 @@ def markdown(doc):
         lines.append("Read from: domains via `%s`%s; kernel %s." % (
             src.get("domains"), " (%s)" % _md(src["domains_reason"]) if src.get("domains_reason") else "",
             _md((entry.get("versions") or {}).get("kernel"))))
+        confidence = entry.get("confidence") or {}
+        if confidence.get("note") and confidence.get("level") != "direct":
+            # Issue 13.4: say when the verdicts rest on indirect evidence (a copy, a sosreport, a log, the XML).
+            lines += ["", "Evidence (%s): %s." % (_md(confidence.get("level")), _md(confidence["note"]))]
         lines += ["", "| check | state | expected | found | reason |", "|---|---|---|---|---|"]
         for c in entry["checks"]:
             lines.append("| `%s` | %s | %s | %s | %s |" % (c["id"], c["state"], _md(c.get("expected")),
