@@ -143,6 +143,7 @@ from ansible.module_utils.nodeaudit.sources import archive, offline
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, annotate, validate
+from ansible.module_utils.nodeaudit.redact import scrub
 
 
 def run_module():
@@ -177,13 +178,15 @@ def run_module():
                             max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
                             budget=params["time_budget"])
     except RootRefused as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=scrub(str(exc)))
     except archive.ArchiveError as exc:
-        module.fail_json(msg="cannot audit %s: %s" % (params["root"], exc.message))
+        module.fail_json(msg=scrub("cannot audit %s: %s" % (params["root"], exc.message)))
     audit = evaluate(facts, policy, host_name=params["host_name"])
     # The effective policy's digest and the expired exemptions it ignored.
     annotate(audit, policy, [params["host_name"]] if params["host_name"] else [])
-    module.exit_json(changed=False, audit=audit)
+    # Everything that leaves the node goes through the one redactor and the one
+    # text-safety function (nodeaudit.redact.scrub): evidence, reasons, names, errors.
+    module.exit_json(changed=False, audit=scrub(audit))
 
 
 def main():

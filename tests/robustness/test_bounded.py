@@ -132,6 +132,46 @@ def _maze(base, depth, hops):
     return "/maze/%s/l0" % rel
 
 
+def remove_maze(base):
+    """Remove a maze bottom-up without recursion (shutil.rmtree recurses once per level: 2,000 is too deep)."""
+    if not os.path.isdir(os.path.join(base, "maze")):
+        return
+    fds = [os.open(base, os.O_RDONLY | os.O_DIRECTORY)]
+    names = ["maze"]                       # the directory to descend into, per level
+    while fds:
+        here = fds[-1]
+        subdirs = [n for n in os.listdir(here)
+                   if stat.S_ISDIR(os.stat(n, dir_fd=here, follow_symlinks=False).st_mode)] if len(fds) > 1 else \
+            [n for n in names if os.path.lexists(os.path.join(base, n))]
+        if subdirs:
+            fds.append(os.open(subdirs[0], os.O_RDONLY | os.O_DIRECTORY, dir_fd=here))
+            continue
+        for n in os.listdir(here):
+            os.unlink(n, dir_fd=here)
+        os.close(fds.pop())
+        if len(fds) > 1:
+            for n in os.listdir(fds[-1]):
+                if stat.S_ISDIR(os.stat(n, dir_fd=fds[-1], follow_symlinks=False).st_mode):
+                    os.rmdir(n, dir_fd=fds[-1])
+        elif fds:
+            os.rmdir("maze", dir_fd=fds[-1])
+            os.close(fds.pop())
+
+
+@pytest.fixture
+def maze_node(node):
+    made = []
+
+    def make():
+        n = node()
+        made.append(n)
+        return n
+
+    yield make
+    for n in made:
+        remove_maze(n.root)
+
+
 class Syscalls(object):
     def __init__(self, monkeypatch):
         self.count = 0
@@ -149,11 +189,11 @@ class Syscalls(object):
         return call
 
 
-def test_deep_path_through_links_costs_linear_work_not_quadratic(node, watchdog, monkeypatch):
+def test_deep_path_through_links_costs_linear_work_not_quadratic(maze_node, watchdog, monkeypatch):
     """Finding: a read through 2,000 nested directories took O(depth^2) (lstat of the whole joined path per
     component). The walk is relative to directory fds: syscalls and the path bytes handed to the kernel grow
     with the components, not with their square."""
-    n = node()
+    n = maze_node()
     entry = _maze(n.root, 2000, 3)
     counter = Syscalls(monkeypatch)
     got = RootReader(n.root).read(entry)
@@ -165,10 +205,10 @@ def test_deep_path_through_links_costs_linear_work_not_quadratic(node, watchdog,
     assert counter.path_chars <= 8 * components + 4 * len(n.root)
 
 
-def test_symlink_maze_is_refused_after_bounded_work(node, watchdog, monkeypatch):
+def test_symlink_maze_is_refused_after_bounded_work(maze_node, watchdog, monkeypatch):
     """Finding: 2,000 nested directories and 40 hops made one read take 27 s and the audit not finish in
     14 minutes. Now one read walks at most MAX_COMPONENTS components and says "symlink maze"."""
-    n = node()
+    n = maze_node()
     entry = _maze(n.root, 2000, 40)
     counter = Syscalls(monkeypatch)
     got = RootReader(n.root).read(entry)
@@ -177,15 +217,15 @@ def test_symlink_maze_is_refused_after_bounded_work(node, watchdog, monkeypatch)
     assert counter.count <= 3 * reader_mod.MAX_COMPONENTS
 
 
-def test_symlink_maze_deeper_than_the_hop_limit_is_a_loop(node, watchdog):
-    n = node()
+def test_symlink_maze_deeper_than_the_hop_limit_is_a_loop(maze_node, watchdog):
+    n = maze_node()
     entry = _maze(n.root, 50, 45)
     got = RootReader(n.root).read(entry)
     assert got.status == LOOP and "symbolic links" in got.reason
 
 
-def test_maze_as_the_defaults_file_leaves_the_rest_audited(node, watchdog):
-    n = node()
+def test_maze_as_the_defaults_file_leaves_the_rest_audited(maze_node, watchdog):
+    n = maze_node()
     n.remove(QEMU_DEFAULT)
     os.symlink(_maze(n.root, 2000, 41), n.path(QEMU_DEFAULT))
     result = n.audit()

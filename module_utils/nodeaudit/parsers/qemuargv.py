@@ -20,9 +20,10 @@ Every ``"arg"`` value in the results is redacted and capped.
 import json
 import re
 
+from .. import redact
 from ..errors import ArgvError
 
-REDACTED = "<redacted>"
+REDACTED = redact.REDACTED
 EXCERPT_MAX = 300
 ELLIPSIS = "..."
 
@@ -76,17 +77,6 @@ _WITHARG = frozenset((
     "-overcommit", "-rtc", "-boot", "-display", "-audiodev", "-fsdev", "-kernel",
     "-initrd", "-pidfile", "-runas", "-qmp", "-D", "-d", "-k", "-vga",
 ))
-
-_SECRET_KEYS = frozenset(("password", "passwd", "secret", "key"))
-_PASSWORD_KEYS = frozenset(("password", "passwd"))
-_SECRET_OBJECT_KEYS = frozenset(("data", "iv"))
-_SECRET_QOM = frozenset(("secret", "secret_keyring"))
-_FREE_TEXT_SECRET = re.compile(r"(?i)(?<![\w-])(password|passwd|secret)=([^,\s]*)")
-_SECRET_WORD = re.compile(r"(?i)(?<![\w-])secret(?![\w-])")
-_FREE_TEXT_OBJECT = re.compile(r"(?i)(?<![\w-])(data|iv)=([^,\s]*)")
-_JSON_SECRET = re.compile(
-    r'(?i)("(?:password|passwd|secret|key|data|iv)"\s*:\s*)"(?:[^"\\]|\\.)*"?')
-
 
 # ---------------------------------------------------------------- splitting
 
@@ -388,55 +378,8 @@ def _cap(text):
     return text
 
 
-def _secret_value(key, value, secret_object):
-    """Should the value of ``key`` be hidden?"""
-    low = key.strip().lower()
-    if low in _PASSWORD_KEYS:
-        # ``-vnc :0,password=on`` is only a flag; a real password is not a bool word.
-        return _parse_bool(value) is None
-    if low in _SECRET_KEYS:
-        return True
-    return secret_object and low in _SECRET_OBJECT_KEYS
-
-
-def _redact_json(obj, secret_object=False):
-    if isinstance(obj, dict):
-        if _jstr(obj.get("qom-type")) in _SECRET_QOM:
-            secret_object = True
-        out = {}
-        for key, val in obj.items():
-            if isinstance(key, str) and not isinstance(val, (dict, list)) \
-                    and _secret_value(key, val, secret_object):
-                out[key] = REDACTED
-            else:
-                out[key] = _redact_json(val, secret_object)
-        return out
-    if isinstance(obj, list):
-        return [_redact_json(v, secret_object) for v in obj]
-    return obj
-
-
-def _redact_keyval(value, option):
-    parts = _split_keyval_raw(value)
-    first = parts[0] if parts else ""
-    secret_object = (
-        (option == "-object" and first in _SECRET_QOM)
-        or any(p in ("qom-type=secret", "qom-type=secret_keyring") for p in parts)
-        or (option is None and first in _SECRET_QOM and len(parts) > 1)
-    )
-    changed = False
-    for pos, raw in enumerate(parts):
-        if "=" not in raw:
-            continue
-        key, _, val = raw.partition("=")
-        if _secret_value(key, val.replace(",,", ","), secret_object):
-            parts[pos] = key + "=" + REDACTED
-            changed = True
-    return ",".join(parts) if changed else value
-
-
 def redact_value(value, option=None):
-    """Redact one argument; ``option`` is the option it is the value of.
+    """Redact one argument; ``option`` is the option it is the value of (``redact.redact_value``).
 
     Sample input::
 
@@ -444,37 +387,10 @@ def redact_value(value, option=None):
 
     >>> redact_value("secret,id=sec0,data=XAPibndN+4An,keyid=masterKey0,iv=NiTD9Glo", "-object")
     'secret,id=sec0,data=<redacted>,keyid=masterKey0,iv=<redacted>'
-    >>> redact_value('{"qom-type":"secret","id":"s","data":"c2VjcmV0"}', "-object")
-    '{"qom-type":"secret","id":"s","data":"<redacted>"}'
     >>> redact_value(":0,password=on", "-vnc")
     ':0,password=on'
-    >>> redact_value("port=5900,password=hunter2", "-spice")
-    'port=5900,password=<redacted>'
     """
-    if not isinstance(value, str):
-        value = str(value)
-    stripped = value.lstrip()
-    if stripped.startswith("{"):
-        try:
-            obj = json.loads(stripped)
-            if not isinstance(obj, dict):
-                raise ValueError("not an object")
-            redacted = _redact_json(obj)
-            if redacted == obj:
-                return value
-            return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False)
-        except (ValueError, RecursionError, TypeError, OverflowError):
-            # Malformed or truncated JSON: hide every secret-looking string value.
-            return _FREE_TEXT_SECRET.sub(
-                lambda m: m.group(1) + "=" + REDACTED,
-                _JSON_SECRET.sub(lambda m: m.group(1) + '"' + REDACTED + '"', value))
-    out = _redact_keyval(value, option)
-    if _SECRET_WORD.search(out):
-        # A secret object inside free text (lossy splits, unterminated quotes).
-        out = _FREE_TEXT_OBJECT.sub(lambda m: m.group(1) + "=" + REDACTED, out)
-    return _FREE_TEXT_SECRET.sub(
-        lambda m: m.group(0) if _parse_bool(m.group(2)) is not None and
-        m.group(1).lower() != "secret" else m.group(1) + "=" + REDACTED, out)
+    return redact.redact_value(value, option)
 
 
 def _option_name(token):
@@ -529,10 +445,12 @@ def _walk(argv):
 def redact_argv(argv):
     """Return a copy of argv with secrets replaced by ``<redacted>``.
 
-    ``-object secret`` ``data``/``iv`` (keyval or JSON), VNC/SPICE
-    ``password=<value>`` (``password=on`` is a flag and stays), and any
-    ``password``/``passwd``/``secret``/``key`` value. Ids such as
-    ``key-secret`` or ``keyid`` name a secret and stay.
+    One redactor for the whole project (``nodeaudit.redact``): ``-object secret``
+    ``data``/``iv`` (keyval or JSON), VNC/SPICE ``password=<value>``
+    (``password=on`` is a flag and stays), any secret key's value (``password``,
+    ``x-password``, ``file.key``, ``token``, a JSON list or object under one),
+    rbd ``key=``, URL userinfo. Ids such as ``key-secret`` or ``keyid`` name a
+    secret and stay.
 
     Sample input::
 
@@ -544,14 +462,7 @@ def redact_argv(argv):
     >>> redact_argv([])
     []
     """
-    argv = _check_argv(argv)
-    out = list(argv)
-    for index, opt, value in _walk(argv):
-        if value is not None:
-            out[index] = redact_value(value, opt)
-    if out:
-        out[0] = redact_value(out[0], None)
-    return out
+    return redact.redact_argv(_check_argv(argv), takes_value=_takes_value)
 
 
 def _excerpt(value, option):

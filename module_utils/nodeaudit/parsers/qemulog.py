@@ -13,10 +13,12 @@ The last start is the one that runs now. QEMU says so in the log when a NIC
 does not get vhost-net ("falling back on userspace virtio", "vhost-net
 requested but could not be initialized", ...).
 
-Pure: text in, plain data out. The argv is returned redacted.
+Pure: text in, plain data out. The argv, the env and every message are returned redacted
+(``nodeaudit.redact``).
 """
 import re
 
+from .. import redact
 from ..errors import ParseError
 from .qemuargv import redact_argv, split_shell_args, _cap
 
@@ -118,7 +120,8 @@ def parse_qemu_log(text):
             "qemu_version": _field(_QEMU, rest),
             "kernel": _field(_KERNEL, rest),
             "hostname": _field(_HOSTNAME, rest),
-            "env": split["env"],
+            "env": dict((k, redact.REDACTED if redact.is_secret_key(k) else redact.redact_text(v))
+                        for k, v in split["env"].items()),
             "argv": redact_argv(split["argv"]),
         }
         scan_from = k
@@ -128,6 +131,7 @@ def parse_qemu_log(text):
         if any(p in low for p in VHOST_PATTERNS):
             result["vhost_messages"].append({
                 "line": number + 1,
-                "text": _cap(redact_argv(["", lines[number].rstrip("\r")])[1]),
+                # Free text (a line may start with "-", quote JSON, a URL, rbd:...:key=): the one redactor.
+                "text": _cap(redact.redact_text(lines[number].rstrip("\r"))),
             })
     return result
