@@ -78,3 +78,21 @@ def is_ascii_digits(text):
     (True, False, False)
     """
     return bool(text) and text.isascii() and text.isdigit()
+
+
+def ascii_int(text, max_digits=18):
+    """``int(text)`` for a run of at most ``max_digits`` ASCII digits, else None (never raises).
+
+    ``int()`` takes ``'\u00b2'`` as 2 and refuses more than 4,300 digits with a ValueError; a node's
+    numbers (pids, fds, sizes) are neither.
+
+    >>> ascii_int("42"), ascii_int("\u00b2"), ascii_int("9" * 5000), ascii_int(None), ascii_int(7)
+    (42, None, None, None, 7)
+    """
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int):
+        return text
+    if not isinstance(text, str) or len(text) > max_digits or not is_ascii_digits(text):
+        return None
+    return int(text)

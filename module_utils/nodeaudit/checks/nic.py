@@ -18,7 +18,7 @@ shows "vhost: no" for a NIC that was never meant to have it.
 import re
 
 from ..parsers import qemuargv
-from ..textsafe import excerpt, is_ascii_digits
+from ..textsafe import ascii_int, excerpt
 
 TAP_BACKENDS = frozenset(qemuargv.TAP_TYPES)
 _VHOST_OFF = re.compile(r'(^|,)vhost=(off|no|false)(,|$)|"vhost"\s*:\s*false')
@@ -93,11 +93,15 @@ def _vhost_requested(rec, netdev, proc, source, vhost_messages):
         return dict(vhost=True, state="pass",
                     reason="judged by the argv alone (%s)" % ("fds not captured" if proc is None
                                                                else proc.get("fd_reason") or "fds unreadable"))
-    vhostfds = [f for f in netdev.get("vhostfds") or [] if is_ascii_digits(str(f))]
+    named = [str(f) for f in netdev.get("vhostfds") or []]
+    vhostfds = [f for f in named if ascii_int(f, 9) is not None]
     held = set(proc.get("vhost_fds") or [])
     base = proc.get("fd_base") or "/proc/%s/fd" % proc.get("pid")    # fd_base: lsof in a sosreport
+    if named and not vhostfds:
+        return dict(state="unknown", reason="argv passes vhostfd %s, not an fd number"
+                    % excerpt(",".join(named), 60))
     if vhostfds:
-        missing = [f for f in vhostfds if int(f) not in held]
+        missing = [f for f in vhostfds if ascii_int(f, 9) not in held]
         if not missing:
             ev.append("%s/{%s} -> /dev/vhost-net" % (base, ",".join(vhostfds)))
             if proc.get("vhost_threads"):
@@ -108,8 +112,17 @@ def _vhost_requested(rec, netdev, proc, source, vhost_messages):
     if held:
         ev.append("%s: %d fd(s) -> /dev/vhost-net" % (base, len(held)))
         return dict(vhost=True, state="pass")
+    if proc.get("fd_cut"):
+        return dict(state="unknown", reason=_fd_cut_reason(proc, base))
     return dict(vhost=False, state="fail", restart_fixes=True,
                 reason="vhost=on in the argv, but the process holds no fd to /dev/vhost-net")
+
+
+def _fd_cut_reason(proc, base):
+    cut = proc.get("fd_cut") or 0
+    total = proc.get("fd_total") or 0
+    return ("no fd -> /dev/vhost-net among the first %d of %d fds read in %s (cap): %d fd(s) were not read, "
+            "one of them may be it" % (total - cut, total, base, cut))
 
 
 def _userspace(rec, netdev, iface, proc, source):
@@ -174,6 +187,8 @@ def judge_hotplug_nic(iface, proc, fds):
         rec["evidence"].append("/proc/%s/fd/{%s} -> /dev/vhost-net (beyond the argv's)"
                                % (proc.get("pid"), ",".join(str(f) for f in fds)))
         rec.update(vhost=True, state="pass", reason="hot-plugged NIC: judged by /dev/vhost-net fds beyond the argv's")
+    elif proc.get("fd_cut"):
+        rec.update(state="unknown", reason="hot-plugged NIC: " + _fd_cut_reason(proc, "/proc/%s/fd" % proc.get("pid")))
     else:
         rec.update(vhost=False, state="fail", restart_fixes=iface.get("driver_name") != "qemu",
                    reason="hot-plugged NIC (not in the argv) and the process holds no /dev/vhost-net fd beyond "

@@ -18,7 +18,7 @@ handed to the hot-plugged NICs in a fixed order. The result depends on
 nothing but its input (no shared pool mutated while judging).
 """
 from ..parsers import qemuargv
-from ..textsafe import is_ascii_digits
+from ..textsafe import ascii_int
 
 RUNNING_STATES = ("running", "paused", "blocked", "pmsuspended", "shutdown")
 
@@ -50,8 +50,9 @@ def pair_nics(nics, ifaces, vhost_fds, with_fds=True):
             used.add(id(iface))
         argv_pairs.append({"nic": nic, "iface": iface})
         for fd in (nic.get("netdev") or {}).get("vhostfds") or ():
-            if is_ascii_digits(str(fd)):
-                named_fds.add(int(fd))
+            number = ascii_int(str(fd), 9)
+            if number is not None:
+                named_fds.add(number)
     spare = sorted(fd for fd in vhost_fds or () if fd not in named_fds)
     pool = list(spare)
     hotplug, hostdev = [], []

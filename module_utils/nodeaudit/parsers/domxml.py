@@ -54,7 +54,7 @@ def _int(value):
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit() and len(value) < 20:
+    if value.isascii() and value.isdigit() and len(value) < 19:
         try:
             return int(value)
         except ValueError:

@@ -24,7 +24,9 @@ __all__ = ["normalize_module", "parse_proc_modules", "parse_lsmod", "parse_modul
            "parse_modules_load", "parse_modprobe_conf", "effective_conf_files", "module_load_policy"]
 
 _MODNAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
-_INT_RE = re.compile(r"-?[0-9]+\Z")
+# ASCII digits only, and few enough for int() (a 4,300-digit field is a bad line, not a crash).
+_INT_RE = re.compile(r"-?[0-9]{1,18}\Z")
+_UINT_RE = re.compile(r"[0-9]{1,18}\Z")
 _STATES = frozenset(("Live", "Loading", "Unloading"))
 _LSMOD_HEADER = re.compile(r"Module\s+Size\s+Used\s+by\s*\Z")
 _KO_SUFFIXES = (".ko.zst", ".ko.xz", ".ko.gz", ".ko")
@@ -82,7 +84,7 @@ def parse_proc_modules(text):
         fields = raw.split()
         if not fields:
             continue
-        if (len(fields) >= 5 and _MODNAME_RE.match(fields[0]) and fields[1].isdigit()
+        if (len(fields) >= 5 and _MODNAME_RE.match(fields[0]) and _UINT_RE.match(fields[1])
                 and (fields[2] == "-" or _INT_RE.match(fields[2])) and fields[4] in _STATES
                 and normalize_module(fields[0]) not in modules):
             modules[normalize_module(fields[0])] = {
@@ -123,7 +125,7 @@ def parse_lsmod(text):
             continue
         if _LSMOD_HEADER.match(raw.strip()):
             continue
-        if (len(fields) in (3, 4) and _MODNAME_RE.match(fields[0]) and fields[1].isdigit()
+        if (len(fields) in (3, 4) and _MODNAME_RE.match(fields[0]) and _UINT_RE.match(fields[1])
                 and _INT_RE.match(fields[2]) and normalize_module(fields[0]) not in modules):
             modules[normalize_module(fields[0])] = {
                 "size": int(fields[1]),

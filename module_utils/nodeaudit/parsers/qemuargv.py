@@ -355,7 +355,7 @@ def _to_int(value):
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit() and len(text) < 20:
+        if text.isascii() and text.isdigit() and len(text) < 19:
             try:
                 return int(text)
             except ValueError:

@@ -17,7 +17,7 @@ import stat
 
 from ..errors import ParseError
 from ..parsers import domxml, qemuargv
-from ..textsafe import is_ascii_digits
+from ..textsafe import ascii_int, is_ascii_digits
 from . import deployment, specs
 from .reader import MISSING, OK, RootReader
 from .specs import LOG_TAIL_BYTES, MAX_FDS, VHOST_NET_DEV, VHOST_NET_RDEV
@@ -240,6 +240,16 @@ def scan_processes(reader, layout):
     return found, None
 
 
+def _argv_vhostfds(parsed):
+    named = set()
+    for netdev in (parsed or {}).get("netdevs") or ():
+        for fd in netdev.get("vhostfds") or ():
+            number = ascii_int(str(fd), 9)
+            if number is not None:
+                named.add(number)
+    return named
+
+
 def collect_process(reader, pid):
     """What a qemu process runs with: argv, fds to /dev/vhost-net, vhost worker threads."""
     base = "/proc/%d" % pid
@@ -260,13 +270,21 @@ def collect_process(reader, pid):
     proc["parsed"] = qemuargv.parse_qemu_argv(argv)
     listing = reader.listdir(base + "/fd")
     if listing.ok:
+        # Every fd in numeric order (names sorted as strings put fd 9 after fd 4095: issue 14), up to
+        # MAX_FDS; the fds the argv names as vhostfds are read whatever the cap. A cut is counted
+        # (fd_cut): the NIC judges say unknown where a skipped fd could hold /dev/vhost-net.
+        numbers = sorted(n for n in (ascii_int(name, 9) for name in listing.data) if n is not None)
+        chosen = numbers[:MAX_FDS]
+        if len(numbers) > MAX_FDS:
+            named = _argv_vhostfds(proc["parsed"])
+            chosen += [n for n in numbers[MAX_FDS:] if n in named]
+            proc["fd_cut"] = len(numbers) - len(chosen)
+            proc["fd_total"] = len(numbers)
         fds = {}
-        for name in listing.data[:MAX_FDS]:
-            if not is_ascii_digits(name):
-                continue
-            link = reader.readlink("%s/fd/%s" % (base, name))
+        for number in chosen:
+            link = reader.readlink("%s/fd/%d" % (base, number))
             if link.ok:
-                fds[int(name)] = link.data
+                fds[number] = link.data
         proc["fds"] = len(fds)
         proc["vhost_fds"] = sorted(fd for fd, target in fds.items() if target == VHOST_NET_DEV)
         proc["tun_fds"] = sorted(fd for fd, target in fds.items() if target == "/dev/net/tun")

@@ -18,6 +18,7 @@ here and its parser in ``parsers/``; the collector (``collect.py``) walks
 import collections
 import functools
 
+from .. import caps
 from ..errors import ParseError
 from ..parsers import domxml, kmod, qemulog, shellvars, sos_kernel, sos_lsof, sos_ps
 from .reader import MISSING, OK
@@ -30,7 +31,7 @@ WHOLE = None                   # a spec cap of None: the reader's cap
 SMALL_CAP = 256                # one-line /proc and /sys files
 LOG_TAIL_BYTES = 512 * KIB     # the tail of a domain's QEMU log
 CMDLINE_CAP = WHOLE            # /proc/<pid>/cmdline
-MAX_FDS = 4096                 # fds read per qemu process
+MAX_FDS = caps.MAX_FDS         # fds read per qemu process (numeric order; the argv's vhostfds always)
 
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
                  "/lib/modprobe.d")
