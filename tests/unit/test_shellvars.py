@@ -193,19 +193,24 @@ def test_unparsed_raw_spans_continued_lines():
 def test_assignment_records():
     result = parse("# c\nexport A=1\n  B='x y' # c\nexport B\nC=2; D=3\nE=a\\\nb\n")
     assert result["assignments"] == [
-        {"name": "A", "value": "1", "line": 2, "raw": "export A=1", "exported": True},
-        {"name": "B", "value": "x y", "line": 3, "raw": "  B='x y' # c", "exported": False},
-        {"name": "C", "value": "2", "line": 5, "raw": "C=2; D=3", "exported": False},
-        {"name": "D", "value": "3", "line": 5, "raw": "C=2; D=3", "exported": False},
-        {"name": "E", "value": "ab", "line": 6, "raw": "E=a\\\nb", "exported": False},
+        {"name": "A", "value": "1", "line": 2, "raw": "export A=1", "exported": True, "span": [11, 14]},
+        {"name": "B", "value": "x y", "line": 3, "raw": "  B='x y' # c", "exported": False, "span": [17, 24]},
+        {"name": "C", "value": "2", "line": 5, "raw": "C=2; D=3", "exported": False, "span": [38, 41]},
+        {"name": "D", "value": "3", "line": 5, "raw": "C=2; D=3", "exported": False, "span": [43, 46]},
+        {"name": "E", "value": "ab", "line": 6, "raw": "E=a\\\nb", "exported": False, "span": [47, 53]},
     ]
+    # span: the assignment word itself, what the fix replaces (library/vhost_net_config.py)
+    text = "# c\nexport A=1\n  B='x y' # c\nexport B\nC=2; D=3\nE=a\\\nb\n"
+    assert [text[a["span"][0]:a["span"][1]] for a in result["assignments"]] == \
+        ["A=1", "B='x y'", "C=2", "D=3", "E=a\\\nb"]
     assert result["unparsed"] == []
     assert result["uncertain"] == {}
 
 
 def test_exported_flag_carries_over_from_bare_export():
     result = parse("export A\nA=1\n")
-    assert result["assignments"] == [{"name": "A", "value": "1", "line": 2, "raw": "A=1", "exported": True}]
+    assert result["assignments"] == [{"name": "A", "value": "1", "line": 2, "raw": "A=1", "exported": True,
+                                      "span": [9, 12]}]
 
 
 def test_crlf_file_line_numbers_and_raw():

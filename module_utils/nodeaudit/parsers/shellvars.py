@@ -493,8 +493,10 @@ def _assign(state, name, parts, word, raw, exported, conditional, exporting=Fals
     else:
         state.uncertain.pop(name, None)
     if len(state.assignments) < _MAX_ITEMS:
+        # span: where the assignment word sits in the text, so the fix (library/vhost_net_config.py)
+        # can replace that one word and keep every other byte.
         state.assignments.append({"name": name, "value": value, "line": word.line, "raw": raw,
-                                  "exported": name in state.exported})
+                                  "exported": name in state.exported, "span": [word.start, word.end]})
 
 
 def _static(word, state):
@@ -714,7 +716,7 @@ def parse_shell_assignments(text):
     >>> r["vars"]
     {'KSM_ENABLED': 'AUTO', 'VHOST_NET_ENABLED': '1', 'KVM_NESTED': ' n=AUTO'}
     >>> r["assignments"][0]
-    {'name': 'KSM_ENABLED', 'value': 'AUTO', 'line': 1, 'raw': 'export KSM_ENABLED=AUTO', 'exported': True}
+    {'name': 'KSM_ENABLED', 'value': 'AUTO', 'line': 1, 'raw': 'export KSM_ENABLED=AUTO', 'exported': True, 'span': [7, 23]}
     >>> parse_shell_assignments('VHOST_NET_ENABLED=1\\r\\n')["vars"]["VHOST_NET_ENABLED"]
     '1\\r'
     >>> r = parse_shell_assignments("A=$(cat /x)\\nKEY=a b\\n")
