@@ -143,6 +143,7 @@ from ansible.module_utils.nodeaudit.sources import archive, offline
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, annotate, validate
+from ansible.module_utils.nodeaudit.caps import limit_result
 from ansible.module_utils.nodeaudit.redact import scrub
 
 
@@ -186,7 +187,8 @@ def run_module():
     annotate(audit, policy, [params["host_name"]] if params["host_name"] else [])
     # Everything that leaves the node goes through the one redactor and the one
     # text-safety function (nodeaudit.redact.scrub): evidence, reasons, names, errors.
-    module.exit_json(changed=False, audit=scrub(audit))
+    # And within the result size cap (caps.limit_result says what it left out).
+    module.exit_json(changed=False, audit=limit_result(scrub(audit)))
 
 
 def main():

@@ -54,7 +54,7 @@ def result_size(obj):
     return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
-def limit_result(audit, max_bytes=MAX_RESULT_BYTES):
+def limit_result(audit, max_bytes=None):
     """The audit result made to fit in ``max_bytes`` of JSON, saying what was left out.
 
     Shrinks in steps, each keeping every check, every domain's name, state,
@@ -70,8 +70,9 @@ def limit_result(audit, max_bytes=MAX_RESULT_BYTES):
     >>> result_size(out) <= 3000, out["truncated"][0][:40]
     (True, 'result over 3000 bytes: evidence of NICs')
     """
-    size = result_size(audit)
-    if size <= max_bytes:
+    if max_bytes is None:
+        max_bytes = MAX_RESULT_BYTES
+    if result_size(audit) <= max_bytes:
         return audit
     notes = []
     domains = audit.get("domains") or []

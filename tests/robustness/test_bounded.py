@@ -6,6 +6,7 @@ are time-bounded, and what the audit touches is said as error/unknown while the
 rest of the node is still audited. No test here asserts on elapsed time: costs
 are counted in system calls, hangs are caught by a watchdog that fails the test.
 """
+import json
 import os
 import signal
 import stat
@@ -318,3 +319,76 @@ def test_collect_out_of_time_says_so_and_never_passes(node, monkeypatch):
     assert any("time budget" in e for e in result["errors"]), result["errors"]
     states = dict((c["id"], c["state"]) for c in result["checks"])
     assert states["domains.vhost"] in ("unknown", "error"), states
+
+
+# ------------------------------------------------------------ per-node caps
+
+def test_a_4_mib_cmdline_of_netdevs_gives_a_small_result_and_an_unknown(node, run_module):
+    """Finding: one 4 MiB cmdline of `-netdev tap,id=hN,fd=3` gave a 45 MB result (four: 940 MB RSS on the
+    node, 1.55 GB on the controller, a 169 MB audit.json). The parser counts NIC options past its cap."""
+    from nodeaudit import caps
+    n = node()
+    argv = n.argv("vm-a")
+    flood = []
+    size = 0
+    while size < 4 * 1024 * 1024 - 4096:
+        flood += ["-netdev", "tap,id=h%d,fd=3" % len(flood)]
+        size += len(flood[-1]) + 9
+    n.write_argv(PID_A, argv + flood)
+    code, out, raw = run_module({"root": n.root, "host_name": "compute-robust"})
+    assert code == 0
+    assert len(raw) < 2 * 1024 * 1024, len(raw)
+    vm = domains_of(out["audit"])["vm-a"]
+    assert vm["verdict"] == "unknown"
+    assert any("more -netdev option(s) not shown" in e for e in vm["evidence"]), vm["evidence"]
+    assert len(vm["nics"]) <= caps.MAX_NICS
+    assert checks_of(out["audit"])["domains.vhost"]["state"] == "unknown"
+    assert domains_of(out["audit"])["vm-b"]["verdict"] == "pass"
+
+
+def test_domains_over_the_cap_are_said_and_never_pass(node, monkeypatch):
+    from nodeaudit import caps
+    monkeypatch.setattr(caps, "MAX_DOMAINS", 1)
+    result = node().audit()
+    assert [d["name"] for d in result["domains"] if d["managed"]] == ["vm-a"]   # vm-b's qemu: judged as an orphan
+    check = checks_of(result)["domains.vhost"]
+    assert check["state"] == "unknown" and "1 more domain(s) not shown" in check["reason"]
+    assert any("1 more domain(s) not shown" in e for e in result["errors"])
+
+
+def test_qemu_processes_over_the_cap_are_said(node, monkeypatch):
+    from nodeaudit import caps
+    monkeypatch.setattr(caps, "MAX_QEMU", 1)
+    n = node()
+    n.write("/proc/4242/comm", "qemu-system-x86\n")
+    n.write("/proc/4242/cmdline", b"/usr/bin/qemu-system-x86_64\0-name\0guest=stray\0")
+    facts = n.facts()
+    assert any("more qemu process(es) not shown" in e for e in facts["errors"]), facts["errors"]
+
+
+def test_nics_over_the_cap_are_counted_and_the_verdict_is_over_all(node, monkeypatch):
+    from nodeaudit import caps
+    monkeypatch.setattr(caps, "MAX_NICS", 1)
+    n = node()
+    argv = n.argv("vm-a") + ["-netdev", "tap,id=hostnet5,fd=40", "-device",
+                             "virtio-net-pci,netdev=hostnet5,mac=52:54:00:00:01:05"]
+    n.write_argv(PID_A, argv)
+    vm = domains_of(n.audit())["vm-a"]
+    assert len(vm["nics"]) == 1 and vm["nics_not_shown"] == 1
+    assert vm["verdict"] == "fail"                     # the hidden NIC (no vhost) still decides
+    assert any("1 more NIC(s) not shown" in e for e in vm["evidence"])
+
+
+def test_result_over_the_size_cap_keeps_every_verdict_and_says_what_it_cut(node, run_module, monkeypatch):
+    from nodeaudit import caps
+    n = node()
+    full = n.audit()
+    import importlib
+    for mod in (caps, importlib.import_module("ansible.module_utils.nodeaudit.caps")):   # the module's own copy
+        monkeypatch.setattr(mod, "MAX_RESULT_BYTES", 4000)
+    code, out, raw = run_module({"root": n.root, "host_name": "compute-robust"})
+    assert code == 0 and out["audit"]["truncated"]
+    assert len(json.dumps(out["audit"])) < len(json.dumps(full))
+    assert [c["state"] for c in out["audit"]["checks"]] == [c["state"] for c in full["checks"]] or \
+        checks_of(out["audit"])["domains.vhost"]["state"] == "unknown"
+    assert any("result over 4000 bytes" in e for e in out["audit"]["errors"])

@@ -1,4 +1,5 @@
 """Runtime judges: every NIC of every domain (``judge_domain``) and the ``domains.vhost`` check."""
+from .. import caps
 from ..combiners.domain import RUNNING_STATES, domain_view
 from ..textsafe import excerpt
 from . import evidence as _evidence
@@ -79,9 +80,9 @@ def judge_domain(dom, mode):
     if view["xml_error"]:
         out["evidence"].append(excerpt(view["xml_error"]))
     if not view["running"]:
-        return _not_running(view, out)
+        return _capped(_not_running(view, out))
     if view["argv"] is None:
-        return _no_argv(view, out)
+        return _capped(_no_argv(view, out))
     if view["argv_note"]:
         out["evidence"].append(view["argv_note"])
     parsed, source = view["parsed"], view["argv_source"]
@@ -89,7 +90,7 @@ def judge_domain(dom, mode):
         out["evidence"].append("%s argv[%s]: %s" % (source, error.get("index"), excerpt(error.get("reason"), 200)))
     out["type"] = view["type"]
     if view["type"] == "qemu" or view["accel"] == "tcg":
-        return _tcg(view, out)
+        return _capped(_tcg(view, out))
     if view["type"] is None:
         out["evidence"].append("domain type unknown (no XML, no accel in the argv): judged as KVM")
     proc = view["process"] if source.startswith("/proc") else None
@@ -115,7 +116,27 @@ def judge_domain(dom, mode):
     if view["xml_error"]:
         # What runs was judged, but an input about this domain was broken: say so, never pass.
         states.append("error")
+    cut = parsed.get("cut") or {}
+    if cut.get("netdevs") or cut.get("devices"):
+        # NIC options past the parser's cap were counted, not judged: never a pass for this domain.
+        out["evidence"].append("%s: %s (cap %d per argv): cannot tell for them" % (
+            source, ", ".join(caps.more(v, "-%s option(s)" % k[:-1]) for k, v in sorted(cut.items())
+                              if k in ("netdevs", "devices") and v), caps.MAX_NETDEVS))
+        states.append("unknown")
     _summarise(view, out, states)
+    return _capped(out)
+
+
+def _capped(out):
+    """NICs and evidence shown per domain are capped (the verdict above is over all of them)."""
+    if len(out["nics"]) > caps.MAX_NICS:
+        out["nics_not_shown"] = len(out["nics"]) - caps.MAX_NICS
+        out["evidence"].append(caps.more(out["nics_not_shown"], "NIC(s)") + " (cap %d; the verdict is over all)"
+                               % caps.MAX_NICS)
+        out["nics"] = out["nics"][:caps.MAX_NICS]
+    for nic in out["nics"]:
+        nic["evidence"] = caps.cut_list(nic["evidence"], caps.MAX_EVIDENCE, "evidence item(s)")
+    out["evidence"] = caps.cut_list(out["evidence"], caps.MAX_EVIDENCE, "evidence item(s)")
     return out
 
 
@@ -167,6 +188,10 @@ def check_domains(views, params):
     if facts.get("domains_error"):
         return result("domains.vhost", "error", expected, "domains could not be listed", facts["domains_error"],
                       evidence)
+    if facts.get("domains_cut"):
+        return result("domains.vhost", "unknown", expected, actual,
+                      "%s (cap %d): cannot tell for them" % (caps.more(facts["domains_cut"], "domain(s)"),
+                                                            caps.MAX_DOMAINS), evidence)
     if unsure:
         state = "error" if any(d["verdict"] == "error" for d in unsure) else "unknown"
         return result("domains.vhost", state, expected, actual,

@@ -20,7 +20,7 @@ Every ``"arg"`` value in the results is redacted and capped.
 import json
 import re
 
-from .. import redact
+from .. import caps, redact
 from ..errors import ArgvError
 
 REDACTED = redact.REDACTED
@@ -630,11 +630,24 @@ def parse_qemu_argv(argv):
     nic_pairs = []         # (device, netdev) from -nic
     errors = result["errors"]
 
+    cut = {"netdevs": 0, "devices": 0, "errors": 0}
+
     def error(index, value, option, reason):
+        if len(errors) >= caps.MAX_ARGV_ERRORS:
+            cut["errors"] += 1
+            return
         errors.append({"index": index, "arg": _excerpt(value, option), "reason": reason})
 
     for index, opt, value in _walk(argv):
         if opt is None:
+            continue
+        # Bounded by construction (issue 14): one 4 MiB cmdline of -netdev options once gave a 45 MB
+        # result. Past the cap, NIC options are counted, not parsed; the domain's verdict then says so.
+        if opt in ("-netdev", "-nic", "-net") and len(result["netdevs"]) >= caps.MAX_NETDEVS:
+            cut["netdevs"] += 1
+            continue
+        if opt == "-device" and len(result["devices"]) >= caps.MAX_NETDEVS:
+            cut["devices"] += 1
             continue
         if value is None:
             if opt == "-enable-kvm" and result["accel"] is None:
@@ -711,6 +724,8 @@ def parse_qemu_argv(argv):
 
     _name_legacy_backends(legacy_backends, result["netdevs"])
     result["nics"] = _pair(result, legacy_nics, legacy_backends, nic_pairs)
+    if any(cut.values()):
+        result["cut"] = dict((k, v) for k, v in cut.items() if v)
     return result
 
 

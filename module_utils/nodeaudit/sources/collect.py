@@ -15,9 +15,10 @@ import re
 import socket
 import stat
 
+from .. import caps
 from ..errors import ParseError
 from ..parsers import domxml, qemuargv
-from ..textsafe import ascii_int, is_ascii_digits
+from ..textsafe import ascii_int
 from . import deployment, specs
 from .reader import MISSING, OK, RootReader
 from .specs import LOG_TAIL_BYTES, MAX_FDS, VHOST_NET_DEV, VHOST_NET_RDEV
@@ -225,18 +226,30 @@ def _version_string(number):
     return "%d.%d.%d" % (number // 1000000, (number // 1000) % 1000, number % 1000)
 
 
-def scan_processes(reader, layout):
-    """One pass over /proc: qemu-looking processes by pid, with their comm."""
+def scan_processes(reader, layout, notes=None):
+    """One pass over /proc: qemu-looking processes by pid, with their comm.
+
+    At most ``caps.MAX_PIDS`` entries are examined and ``caps.MAX_QEMU`` qemu processes kept; a cut is
+    said in ``notes`` ("N more not shown").
+    """
     read = reader.listdir("/proc")
     if not read.ok:
         return None, read.reason
+    pids = sorted(n for n in (ascii_int(name, 9) for name in read.data) if n is not None)
+    if len(pids) > caps.MAX_PIDS and notes is not None:
+        notes.append(caps.more(len(pids) - caps.MAX_PIDS, "/proc entries") + " (cap %d): not examined for qemu"
+                     % caps.MAX_PIDS)
     found = {}
-    for name in read.data:
-        if not is_ascii_digits(name):
-            continue
-        comm = reader.read("/proc/%s/comm" % name, max_bytes=256)
+    skipped = 0
+    for pid in pids[:caps.MAX_PIDS]:
+        comm = reader.read("/proc/%d/comm" % pid, max_bytes=256)
         if comm.ok and layout["qemu_comm_re"].match(comm.text().strip()):
-            found[int(name)] = comm.text().strip()
+            if len(found) >= caps.MAX_QEMU:
+                skipped += 1
+                continue
+            found[pid] = comm.text().strip()
+    if skipped and notes is not None:
+        notes.append(caps.more(skipped, "qemu process(es)") + " (cap %d): not judged" % caps.MAX_QEMU)
     return found, None
 
 
@@ -399,11 +412,17 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     facts["versions"]["kernel"] = facts["kernel"]["release"]
 
     domains, sources = _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts)
+    if len(domains) > caps.MAX_DOMAINS:
+        # Cut, and said: domains.vhost cannot pass for a node whose domains were not all judged.
+        facts["domains_cut"] = len(domains) - caps.MAX_DOMAINS
+        facts["errors"].append(caps.more(facts["domains_cut"], "domain(s)") + " (cap %d): not judged"
+                               % caps.MAX_DOMAINS)
+        domains = domains[:caps.MAX_DOMAINS]
     sources["deployment"] = {"shape": shape["shape"], "evidence": shape["evidence"],
                              "overridden": shape["overridden"]}
     facts["sources"] = sources
 
-    procs, error = scan_processes(reader, layout)
+    procs, error = scan_processes(reader, layout, facts["errors"])
     if error:
         facts["errors"].append("cannot list processes: %s" % error)
         procs = {}
