@@ -394,26 +394,37 @@ def scrub(obj, _depth=0):
     >>> scrub({"env": {"LIBVIRT_PASSWORD": "x"}, "evidence": ["a\\x1b[2J password=pw"], "n": 3})
     {'env': {'LIBVIRT_PASSWORD': '<redacted>'}, 'evidence': ['a\\\\x1b[2J password=<redacted>'], 'n': 3}
     """
-    if isinstance(obj, dict):
+    # Hot path (every string of a 1,000-domain result): type() checks, one regex search per string,
+    # the key verdicts memoised; only strings holding a trigger character are rewritten.
+    kind = type(obj)
+    if kind is dict:
         out = {}
+        cache = _KEY_CACHE
         for key, val in obj.items():
             skey = key
-            if isinstance(key, str):
+            if type(key) is str:
+                secret = cache.get(key)
+                if secret is None:
+                    secret = is_secret_key(key)
                 if _SCRUB_TRIGGER.search(key):
                     skey = safe_text(key)
-                if is_secret_key(key) and val is not None and not isinstance(val, bool) and not _is_flag(key, val):
+                if secret and val is not None and type(val) is not bool and not _is_flag(key, val):
                     out[skey] = REDACTED
                     continue
-            if isinstance(val, str):
+            vkind = type(val)
+            if vkind is str:
                 out[skey] = safe_text(redact_text(val)) if _SCRUB_TRIGGER.search(val) else val
-            elif isinstance(val, (dict, list, tuple)):
+            elif vkind is dict or vkind is list or vkind is tuple:
                 out[skey] = scrub(val, _depth + 1)
             else:
                 out[skey] = val
         return out
-    if isinstance(obj, (list, tuple)):
-        return [scrub(v, _depth + 1) if not isinstance(v, str) else
-                (safe_text(redact_text(v)) if _SCRUB_TRIGGER.search(v) else v) for v in obj]
-    if isinstance(obj, str):
+    if kind is list or kind is tuple:
+        search = _SCRUB_TRIGGER.search
+        return [(safe_text(redact_text(v)) if search(v) else v) if type(v) is str else
+                (scrub(v, _depth + 1) if type(v) in (dict, list, tuple) else v) for v in obj]
+    if kind is str:
         return safe_text(redact_text(obj)) if _SCRUB_TRIGGER.search(obj) else obj
+    if isinstance(obj, dict) or isinstance(obj, (list, tuple)) or isinstance(obj, str):
+        return scrub(dict(obj) if isinstance(obj, dict) else list(obj) if not isinstance(obj, str) else str(obj))
     return obj
