@@ -392,3 +392,43 @@ def test_result_over_the_size_cap_keeps_every_verdict_and_says_what_it_cut(node,
     assert [c["state"] for c in out["audit"]["checks"]] == [c["state"] for c in full["checks"]] or \
         checks_of(out["audit"])["domains.vhost"]["state"] == "unknown"
     assert any("result over 4000 bytes" in e for e in out["audit"]["errors"])
+
+
+# ------------------------------------------- policy YAML loaded with limits
+
+BOMB = """\
+name: bomb
+ha_groups:
+  - name: lb
+    metadata:
+      a: &a ["x","x","x","x","x","x","x","x","x"]
+      b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+      c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+      d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+      e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+      f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+      g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+      h: [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+"""
+
+
+def test_a_yaml_alias_bomb_in_ha_groups_metadata_is_refused(watchdog):
+    """Finding: a 430-byte alias bomb in ha_groups[].metadata passed validation and took minutes and GBs.
+    The policy file loader (controller/policy_file.py over nodeaudit/safeyaml.py, the policy agent's) refuses
+    it before anything is built, naming the limit."""
+    from nodeaudit.controller import policy_file
+    from nodeaudit.errors import PolicyError
+    assert len(BOMB) < 600
+    with pytest.raises(PolicyError) as exc:
+        policy_file.parse_policy_text(BOMB, "bomb.yml")
+    assert "alias" in str(exc.value) or "expan" in str(exc.value)
+
+
+@pytest.mark.parametrize("text", ["", "- checks: {}\n", "null\n", "just a string\n"])
+def test_a_policy_file_that_is_not_a_mapping_is_refused(text):
+    """Finding: a policy written as a YAML list (or empty) silently became the default policy."""
+    from nodeaudit.controller import policy_file
+    from nodeaudit.errors import PolicyError
+    with pytest.raises(PolicyError) as exc:
+        policy_file.parse_policy_text(text, "p.yml")
+    assert "p.yml" in str(exc.value)
