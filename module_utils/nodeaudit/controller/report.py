@@ -19,7 +19,7 @@ _SYMBOL = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "unknown": "UNKN", "e
            "not_applicable": "n/a", UNREACHABLE: "UNREACH"}
 
 
-def host_entry(result, name=None):
+def host_entry(result):
     """Normalise what Ansible registered for one host into the report's host entry.
 
     ``result`` is the registered result of the ``compute_audit`` task (or None
@@ -84,7 +84,7 @@ def build(hosts, policy_name, policy_digest, generated_at, host_order=None):
 
 def fleet(results, policy_name, policy_digest, generated_at, host_order=None):
     """The fleet report from what Ansible registered per host: ``{inventory_name: result}``."""
-    hosts = dict((name, host_entry(result, name)) for name, result in results.items())
+    hosts = dict((name, host_entry(result)) for name, result in results.items())
     return build(hosts, policy_name, policy_digest, generated_at, host_order=host_order)
 
 
