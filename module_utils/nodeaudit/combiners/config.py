@@ -12,6 +12,7 @@ deployment layout in, one view out::
      "assignments": {NAME: last assignment {"name","value","line","raw","exported"}},
      "key": {"assignment", "line", "set": bool, "value", "uncertain"}   # VHOST_NET_ENABLED
      "read_by": str | None, "owner": str | None}                        # from the deployment layout
+                                           # (read_by None: nothing on the node reads the key, issue 10)
 
 No check reads the raw record; the checks and the fix read this view.
 """
@@ -42,7 +43,9 @@ def config_view(record, layout=None):
         "uncertain": dict((parsed or {}).get("uncertain") or {}),
         "assignments": _last_assignments(parsed or {}),
         "read_by": layout.get("vhost_key_reader", "the qemu-kvm boot job") if layout else "the qemu-kvm boot job",
+        "read_by_reason": layout.get("vhost_key_reason"),
         "owner": layout.get("defaults_owner"),
+        "shape": layout.get("shape"),
     }
     item = view["assignments"].get(KEY)
     view["key"] = {"assignment": item, "line": item.get("line") if item else None,

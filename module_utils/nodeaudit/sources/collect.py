@@ -16,7 +16,8 @@ import socket
 import stat
 
 from ..errors import ParseError
-from ..parsers import domxml, qemuargv
+from ..parsers import domxml, qemuargv, qemulog
+from ..parsers import procs as procinfo
 from ..textsafe import is_ascii_digits
 from . import deployment, specs
 from .reader import MISSING, OK, RootReader
@@ -119,7 +120,7 @@ def _xml_names(reader, directory):
 
 def domains_from_files(reader, layout):
     """Domains from libvirt's own files: live status (<domstatus>) and persistent definitions."""
-    status_dir, config_dir = layout["run_dir"] + "/qemu", layout["config_dir"] + "/qemu"
+    status_dir, config_dir = layout["qemu_run_dir"], layout["qemu_config_dir"]
     domains = {}
     errors = []
     names, error = _xml_names(reader, status_dir)
@@ -204,7 +205,7 @@ def domains_from_libvirt(uri, reader, layout=None):
             except ParseError as exc:
                 dom["xml_error"] = "live XML of %s: %s" % (dom["name"], exc)
             if dom["state"] not in ("shutoff",):
-                status = reader.read("%s/qemu/%s.xml" % (layout["run_dir"], dom["name"])) if _SAFE_NAME.match(dom["name"]) else None
+                status = reader.read("%s/%s.xml" % (layout["qemu_run_dir"], dom["name"])) if _SAFE_NAME.match(dom["name"]) else None
                 if status is not None and status.ok:
                     try:
                         dom["pid"] = (domxml.parse_domain_xml(status.text()).get("status") or {}).get("pid")
@@ -225,19 +226,66 @@ def _version_string(number):
     return "%d.%d.%d" % (number // 1000000, (number // 1000) % 1000, number % 1000)
 
 
-def scan_processes(reader, layout):
-    """One pass over /proc: qemu-looking processes by pid, with their comm."""
+def scan_processes(reader, layout, stats=None):
+    """One pass over /proc: qemu processes by pid, with their comm.
+
+    A real host's /proc holds kernel threads whose comm starts with ``kvm``
+    (``kvm-pit/<pid>``, ``kvm-nx-lpage-re``), other programs named ``qemu-*``
+    and zombies: none of them is a qemu to judge (issue 10). ``stats`` gets
+    ``{"listed": {pid}, "skipped": {kind: count}}``.
+    """
     read = reader.listdir("/proc")
     if not read.ok:
         return None, read.reason
     found = {}
+    skipped = {}
+    listed = set()
     for name in read.data:
         if not is_ascii_digits(name):
             continue
+        listed.add(int(name))
         comm = reader.read("/proc/%s/comm" % name, max_bytes=256)
-        if comm.ok and layout["qemu_comm_re"].match(comm.text().strip()):
-            found[int(name)] = comm.text().strip()
+        if not comm.ok:
+            continue
+        text = comm.text().strip()
+        if not (layout["qemu_comm_re"].match(text) or text.startswith(("kvm", "qemu"))):
+            continue
+        status = reader.read("/proc/%s/status" % name, max_bytes=4096)
+        kind, _why = procinfo.qemu_process_kind(text, status.text() if status.ok else None)
+        if kind == "qemu" and layout["qemu_comm_re"].match(text):
+            found[int(name)] = text
+        else:
+            skipped[kind if kind != "qemu" else "other-program"] = skipped.get(kind, 0) + 1
+    if stats is not None:
+        stats.update(listed=listed, skipped=skipped)
     return found, None
+
+
+def check_stale(dom, sources, listed, is_qemu, live):
+    """A status file whose pid is gone or now runs something else is stale (issue 10).
+
+    Only when the domains come from files (libvirt down, or a snapshot): a live
+    libvirt's answer is kept. Pid reuse is checked by the argv's ``-uuid`` /
+    ``-name``; "gone" needs a whole /proc (live, or a snapshot with pid 1 in it).
+    A stale domain is never judged and never planned for a restart.
+    """
+    if sources.get("domains") == "libvirt":
+        return
+    proc = dom.get("process") or {}
+    pid = dom.get("pid")
+    reason = None
+    if proc.get("argv"):
+        match, why = procinfo.match_domain(dom.get("name"), dom.get("uuid"), proc.get("parsed") or {})
+        if match is False or not is_qemu:
+            reason = "pid %s now belongs to another process (%s)" % (
+                pid, why if match is False else "not a qemu: %s" % proc["argv"][0])
+    elif proc.get("status") == MISSING and pid not in listed and 1 in listed and (live or len(listed) > 1):
+        reason = "pid %s is gone (no /proc/%s)" % (pid, pid)
+    if reason:
+        dom["stale_reason"] = "%s names pid %s but %s: the status file is stale (the domain is not running)" % (
+            dom.get("xml_source") or "the status file", pid, reason)
+        dom["state"] = "stale"
+        dom["process"] = None
 
 
 def collect_process(reader, pid):
@@ -326,7 +374,7 @@ def _match_processes(reader, domains, procs):
 def _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts):
     sources = {"domains": None, "domains_reason": None, "processes": "/proc", "root": reader.root}
     domains = None
-    status_dir, config_dir = layout["run_dir"] + "/qemu", layout["config_dir"] + "/qemu"
+    status_dir, config_dir = layout["qemu_run_dir"], layout["qemu_config_dir"]
     if live and use_libvirt:
         domains, versions, error = domains_from_libvirt(libvirt_uri, reader, layout)
         facts["versions"].update(versions)
@@ -350,6 +398,36 @@ def _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts):
     return domains, sources
 
 
+def libvirt_events(reader, layout, domains, tail_bytes, facts):
+    """libvirtd's own log and the audit log, where present, as per-domain evidence (issue 10.3).
+
+    libvirtd's warning names no domain: it goes to the domain whose QEMU log
+    shows a start right after it. The audit records name the domain and the NIC.
+    """
+    events = {"daemon_log": None, "audit_log": None}
+    for path in layout.get("daemon_logs") or []:
+        if reader.exists(path):
+            events["daemon_log"] = specs.read_source(reader, specs.DAEMON_LOG_SPEC._replace(cap=tail_bytes),
+                                                     {"daemon_log": path})
+            break
+    if reader.exists(specs.AUDIT_LOG_SPEC.path):
+        events["audit_log"] = specs.read_source(reader, specs.AUDIT_LOG_SPEC._replace(cap=tail_bytes))
+    facts["libvirt_events"] = dict((k, dict(v, parsed=None) if v else None) for k, v in events.items())
+    daemon = events["daemon_log"] if events["daemon_log"] and events["daemon_log"]["status"] == OK else None
+    audit = events["audit_log"] if events["audit_log"] and events["audit_log"]["status"] == OK else None
+    starts = {}
+    for dom in domains:
+        last = ((((dom.get("log") or {}).get("parsed")) or {}).get("last_start") or {})
+        if last.get("timestamp") and dom.get("name"):
+            starts[dom["name"]] = last["timestamp"]
+    warned = qemulog.attribute_by_start(daemon["parsed"]["vhost_open_failed"], starts) if daemon else {}
+    for dom in domains:
+        dom["libvirt_warnings"] = [dict(e, path=daemon["path"]) for e in warned.get(dom.get("name"), [])]
+        dom["audit_records"] = [dict(r, path=audit["path"]) for r in (audit["parsed"]["records"] if audit else [])
+                                if (r.get("uuid") and dom.get("uuid") and r["uuid"].lower() == dom["uuid"].lower())
+                                or (not r.get("uuid") and r.get("vm") == dom.get("name"))]
+
+
 def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES,
             deployment_override=None, budget=None, reader=None):
     """Everything the audit needs from one node, in one pass (schema: ``facts.py``).
@@ -365,8 +443,11 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
 
     shape = deployment.detect(reader, deployment_override)
-    layout = deployment.layout(shape["shape"])
-    facts["deployment"] = dict(shape, layout=dict((k, layout[k]) for k in deployment.LAYOUT_KEYS))
+    layout = deployment.refine(deployment.layout(shape["shape"]), reader)
+    if libvirt_uri == "qemu:///system" and layout.get("uri"):
+        libvirt_uri = layout["uri"]          # Sunbeam's libvirt listens on the snap's socket
+    facts["deployment"] = dict(shape, layout=dict([(k, layout[k]) for k in deployment.LAYOUT_KEYS] +
+                                                  [("shape", shape["shape"])]))
     if shape.get("error"):
         facts["errors"].append(shape["error"])
 
@@ -385,7 +466,9 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
                              "overridden": shape["overridden"]}
     facts["sources"] = sources
 
-    procs, error = scan_processes(reader, layout)
+    scanned = {}
+    procs, error = scan_processes(reader, layout, scanned)
+    sources["processes_skipped"] = scanned.get("skipped") or {}
     if error:
         facts["errors"].append("cannot list processes: %s" % error)
         procs = {}
@@ -394,12 +477,16 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         running = dom.get("state") not in ("shutoff",)
         pid = dom.get("pid")
         dom["process"] = (unclaimed.get(pid) or collect_process(reader, pid)) if pid and running else None
+        if dom["process"] is not None:
+            check_stale(dom, sources, scanned.get("listed") or set(), pid in (procs or {}), live)
+            running = dom.get("state") not in ("shutoff", "stale")
         dom["log"] = collect_log(reader, dom.get("name"), layout, log_tail_bytes) if running else None
         last = (((dom["log"] or {}).get("parsed") or {}).get("last_start") or {})
         for key in ("qemu", "libvirt"):
             if last.get(key + "_version") and not facts["versions"].get(key):
                 facts["versions"][key] = last[key + "_version"]
     facts["domains"] = domains
+    libvirt_events(reader, layout, domains, log_tail_bytes, facts)
     # qemu processes no domain claims (started by hand, by another libvirtd in
     # a container, or left behind): still judged by what they run.
     facts["orphan_qemu"] = [unclaimed[pid] for pid in sorted(unclaimed) if pid not in claimed]
