@@ -269,3 +269,64 @@ def test_every_shape_has_its_data(name):
         assert key in data, (name, key)
     for key in ("run_dir", "qemu_log_dir", "daemon_logs", "uri", "fix", "qemu_comm", "vhost_key_reason"):
         assert data[key], (name, key)
+
+
+MODULES_DEP = """\
+kernel/drivers/vhost/vhost_net.ko.zst: kernel/drivers/vhost/vhost.ko.zst kernel/drivers/vhost/vhost_iotlb.ko.zst kernel/drivers/net/tap.ko.zst kernel/drivers/net/tun.ko.zst
+kernel/drivers/vhost/vhost.ko.zst: kernel/drivers/vhost/vhost_iotlb.ko.zst
+kernel/drivers/vhost/vhost_iotlb.ko.zst:
+kernel/drivers/net/tap.ko.zst:
+kernel/drivers/net/tun.ko.zst:
+kernel/drivers/vhost/vhost_vsock.ko.zst: kernel/drivers/vhost/vhost.ko.zst kernel/drivers/vhost/vhost_iotlb.ko.zst
+"""
+MODULES_ALIAS = """\
+# Aliases extracted from modules themselves.
+alias char-major-10-238 vhost_net
+alias devname:vhost-net vhost_net
+alias char-major-10-200 tun
+alias devname:net/tun tun
+alias char-major-10-241 vhost_vsock
+"""
+MODULES_DEVNAME = "# Device nodes to trigger on-demand module loading.\nvhost_net vhost-net c10:238\ntun net/tun c10:200\n"
+
+
+def _loading_node(root, modprobe_d=None, cmdline="BOOT_IMAGE=/vmlinuz ro quiet", loaded=False):
+    spec_modules = snapgen.MODULES_VHOST if loaded else snapgen.MODULES_BASE
+    node(root, "debian", UBUNTU_2204)
+    _w(root, "/proc/modules", spec_modules)
+    rel = "/lib/modules/%s/" % snapgen.RELEASE
+    _w(root, rel + "modules.dep", MODULES_DEP)
+    _w(root, rel + "modules.alias", MODULES_ALIAS)
+    _w(root, rel + "modules.devname", MODULES_DEVNAME)
+    _w(root, rel + "modules.builtin", "kernel/drivers/net/bridge.ko\n")
+    _w(root, "/proc/cmdline", cmdline + "\n")
+    _w(root, "/etc/modules-load.d/vhost_net.conf", "vhost_net\n")
+    for name, text in (modprobe_d or {}).items():
+        _w(root, "/etc/modprobe.d/" + name, text)
+    policy = validate({"checks": {"kernel.vhost_net_boot": {"level": "fail"}}})
+    return evaluate(collect(root=root), policy, host_name="loading")
+
+
+@pytest.mark.parametrize("scenario,modprobe_d,cmdline,boot,kind", [
+    ("plain.pass", {}, "ro quiet", "pass", None),
+    ("alias-shadows-name.fail", {"local.conf": "alias vhost_net off\n"}, "ro", "fail", "alias"),
+    ("cmdline-modprobe-blacklist.fail", {}, "ro modprobe.blacklist=floppy,vhost_net", "fail", "cmdline"),
+    ("cmdline-kernel-refuses.fail", {}, "ro module_blacklist=vhost", "fail", "kernel_cmdline"),
+    ("install-on-dependency.fail", {"v.conf": "install vhost_iotlb /bin/false\n"}, "ro", "fail", "install"),
+    ("softdep-overrides-install.pass", {"v.conf": "install vhost_net /bin/true\nsoftdep vhost_net pre: tun\n"},
+     "ro", "pass", None),
+    ("install-script.unknown", {"v.conf": "install vhost_net /usr/local/sbin/vhost-gate\n"}, "ro", "unknown",
+     None),
+    ("wrapper.pass", {"v.conf": "install vhost_net /sbin/modprobe tun; /sbin/modprobe --ignore-install vhost_net\n"},
+     "ro", "pass", None),
+])
+def test_loading_rules_in_all_their_forms(tmp_path, scenario, modprobe_d, cmdline, boot, kind):
+    """Boot verdicts from the whole loading rules (the same port the differential test checks against kmod)."""
+    result = _loading_node(str(tmp_path / scenario), modprobe_d, cmdline)
+    c = checks(result)["kernel.vhost_net_boot"]
+    assert c["level"] == "fail" and c["state"] == boot, (scenario, c["reason"])
+    kinds = [b["kind"] for b in result["kernel"]["blocks"]]
+    if kind:
+        assert kind in kinds, (scenario, result["kernel"]["blocks"])
+    else:
+        assert not [k for k in kinds if k in ("install", "alias", "cmdline", "kernel_cmdline")], kinds

@@ -94,3 +94,18 @@ def test_masked_service_reads_nothing(tmp_path):
 def test_shapes_where_nothing_reads_the_key(tmp_path, shape):
     lay = deployment.refine(deployment.layout(shape), _tree(tmp_path, {"/etc/init/qemu-kvm.conf": "x"}))
     assert lay["vhost_key_reader"] is None and lay["vhost_key_reason"]
+
+
+def test_fix_never_edits_a_file_juju_owns():
+    from nodeaudit.controller import plan
+    owner = deployment.SHAPES["charmed"]["defaults_owner"]
+    audit = {"reachable": True, "mode": "live",
+             "config": {"path": "/etc/default/qemu-kvm", "status": "ok", "vhost_net_enabled": "0", "owner": owner},
+             "kernel": {"vhost_net_loaded": True, "dev_vhost_net": True},
+             "checks": [{"id": "qemu_kvm.vhost_net_enabled", "state": "fail"},
+                        {"id": "kernel.vhost_net", "state": "pass"}, {"id": "kernel.vhost_net_boot", "state": "pass"}]}
+    steps = plan.remediation_steps(audit)
+    assert steps["fix_config"] is False and steps["persist_module"] is True
+    assert any("not edited" in n and "Juju" in n for n in steps["notes"])
+    audit["config"]["owner"] = None
+    assert plan.remediation_steps(audit)["fix_config"] is True

@@ -571,6 +571,13 @@ def remediation_steps(entry, policy=None):
         elif config.get("vhost_net_enabled") is None:
             notes.append("%s has no VHOST_NET_ENABLED: the key is not added (nothing reads it on this release)"
                          % config.get("path"))
+        elif config.get("owner"):
+            # Issue 10: a file a deployment tool renders (Juju's nova-compute charm) is not edited: the tool
+            # reverts it. vhost_net is persisted through modules-load.d instead (below).
+            notes.append("%s is owned by %s: not edited (a local edit would be reverted); vhost_net is persisted "
+                         "in /etc/modules-load.d instead; change the deployment tool's configuration to change "
+                         "the file" % (config.get("path"), config.get("owner")))
+            out["config_owned"] = True
         else:
             out["fix_config"] = True
     elif cfg_check.get("state") == "unknown":
@@ -601,6 +608,8 @@ def remediation_steps(entry, policy=None):
         else:
             notes.append("vhost_net is blacklisted in %s: left as is (it may be a security baseline; set "
                          "remediation.remove_blacklist: true in the policy to remove it)" % where)
+    if out.get("config_owned") and not builtin:
+        boot_failed = True          # the owned file's key cannot be the boot loader: modules-load.d must be
     if not (kernel_failed or boot_failed) or builtin:
         return out
     if kernel.get("install_blocked"):

@@ -80,6 +80,17 @@ def collect_node_sources(reader, layout, live):
             if builtin["status"] == OK:
                 break
     out["kernel.modules_builtin"] = builtin
+    index = {}
+    if release:
+        for base in specs.MODULES_BASES:
+            if not reader.exists("%s/%s/modules.dep" % (base, release)):
+                continue
+            for key, name, parser in specs.INDEX_SPECS:
+                spec = specs.Spec("kernel.modules_" + key, "%s/%s/%s" % (base, release, name), "file", specs.WHOLE,
+                                  parser, specs.ALL_SHAPES, name)
+                index[key] = specs.read_source(reader, spec)
+            break
+    out["kernel.index"] = index
     return out
 
 
@@ -97,6 +108,8 @@ def kernel_facts(sources):
         "modprobe_conf": sources["kernel.modprobe_conf"],
         "modules_load_d": sources["kernel.modules_load_d"],
         "etc_modules": sources["kernel.etc_modules"],
+        "cmdline": sources.get("kernel.cmdline"),
+        "index": sources.get("kernel.index") or {},
     }
 
 

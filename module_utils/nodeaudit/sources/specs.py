@@ -85,6 +85,17 @@ NODE_SPECS = (
          "Debian's /etc/modules: modules loaded at boot"),
     Spec("config.qemu_kvm", "{defaults_file}", "file", WHOLE, parse_defaults, ALL_SHAPES,
          "VHOST_NET_ENABLED and the other qemu-kvm job settings"),
+    Spec("kernel.cmdline", "/proc/cmdline", "file", 64 * KIB, kmod.parse_kernel_cmdline, ALL_SHAPES,
+         "the kernel command line: modprobe.blacklist=, module_blacklist=, mod.param="),
+)
+
+# The module tree kmod resolves names in (needs the kernel release), read from the same base as modules.builtin.
+INDEX_SPECS = (
+    ("dep", "modules.dep", kmod.parse_modules_dep),
+    ("alias", "modules.alias", kmod.parse_modules_alias),
+    ("devname", "modules.devname", kmod.parse_modules_devname),
+    ("softdep", "modules.softdep", kmod.parse_modprobe_conf),
+    ("symbols", "modules.symbols", kmod.parse_modules_alias),
 )
 
 # Needs the kernel release: read after kernel.osrelease, first base that has it wins.
