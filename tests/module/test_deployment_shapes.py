@@ -330,3 +330,21 @@ def test_loading_rules_in_all_their_forms(tmp_path, scenario, modprobe_d, cmdlin
         assert kind in kinds, (scenario, result["kernel"]["blocks"])
     else:
         assert not [k for k in kinds if k in ("install", "alias", "cmdline", "kernel_cmdline")], kinds
+
+
+@pytest.mark.parametrize("scenario,text,init,state", [
+    ("trusty-false-stops-sh-e.fail", "false\nVHOST_NET_ENABLED=1\n", "/etc/init/qemu-kvm.conf", "fail"),
+    ("xenial-false-harmless.pass", "false\nVHOST_NET_ENABLED=1\n", "/usr/share/qemu/init/qemu-kvm-init", "pass"),
+    ("xenial-exit-before-job.fail", "VHOST_NET_ENABLED=1\nexit 0\n", "/usr/share/qemu/init/qemu-kvm-init", "fail"),
+    ("trusty-sources-missing-file.fail", "VHOST_NET_ENABLED=1\n. /etc/default/qemu-kvm.local\n",
+     "/etc/init/qemu-kvm.conf", "fail"),
+    ("trusty-sources-extra-file.pass", ". /etc/default/qemu-kvm.extra\n", "/etc/init/qemu-kvm.conf", "pass"),
+    ("trusty-logger-under-sh-e.unknown", "logger -t qemu-kvm start\nVHOST_NET_ENABLED=1\n", "/etc/init/qemu-kvm.conf",
+     "unknown"),
+])
+def test_what_dash_does_when_the_job_sources_the_file(tmp_path, scenario, text, init, state):
+    root = str(tmp_path / scenario)
+    node(root, "debian", UBUNTU_1404 if "trusty" in scenario else UBUNTU_1604, qemu_kvm=text,
+         extra={init: "x\n", "/etc/default/qemu-kvm.extra": "VHOST_NET_ENABLED=1\n"})
+    c = checks(audit(root))["qemu_kvm.vhost_net_enabled"]
+    assert c["state"] == state, (scenario, c["reason"])

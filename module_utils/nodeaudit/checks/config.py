@@ -59,6 +59,16 @@ def check_vhost_net_enabled(views, params):
                       [path + ": " + str(cfg["reason"])])
     key = cfg["key"]
     item, uncertain = key["assignment"], key["uncertain"]
+    outcome = cfg.get("job_outcome") or {}
+    if item is None and not uncertain and outcome.get("value") is not None:
+        # The key comes from a file this one sources with `.`: judged by what the job ends up with.
+        ev = [path + ": sources %s" % ", ".join(sorted(cfg.get("includes") or [])) or path]
+        if outcome.get("runs_modprobe"):
+            return result(ID, "pass", expected, "VHOST_NET_ENABLED=%s (from a sourced file)"
+                          % describe_value(outcome["value"]), None, ev)
+        state = "unknown" if outcome.get("runs_modprobe") is None else "fail"
+        return result(ID, state, expected, "VHOST_NET_ENABLED=%s (from a sourced file)"
+                      % describe_value(outcome["value"]), "%s: %s" % (cfg.get("read_by"), outcome.get("why")), ev)
     if item is None and uncertain:
         return result(ID, "unknown", expected, "value decided at run time",
                       "VHOST_NET_ENABLED depends on the run time environment: %s" % uncertain, [path])
@@ -75,6 +85,13 @@ def check_vhost_net_enabled(views, params):
                       "VHOST_NET_ENABLED is assigned at line %s but unset later in the file: the job sees it empty"
                       % item.get("line"), evidence)
     value = key["value"]
+    if value == "1" and outcome.get("runs_modprobe") is False:
+        return result(ID, "fail", expected, "VHOST_NET_ENABLED='1', but the boot job never gets to modprobe",
+                      "%s: %s" % (cfg.get("read_by"), outcome.get("why")), evidence)
+    if value == "1" and outcome and outcome.get("runs_modprobe") is None:
+        return result(ID, "unknown", expected, "VHOST_NET_ENABLED='1'",
+                      "whether %s gets to modprobe cannot be read statically: %s" % (cfg.get("read_by"),
+                                                                                    outcome.get("why")), evidence)
     if value == "1":
         return result(ID, "pass", expected, "VHOST_NET_ENABLED='1'", None, evidence)
     owner = ""

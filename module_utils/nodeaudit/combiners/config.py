@@ -16,6 +16,8 @@ deployment layout in, one view out::
 
 No check reads the raw record; the checks and the fix read this view.
 """
+from ..parsers import shellvars
+
 KEY = "VHOST_NET_ENABLED"
 
 
@@ -47,6 +49,13 @@ def config_view(record, layout=None):
         "owner": layout.get("defaults_owner"),
         "shape": layout.get("shape"),
     }
+    view["job_outcome"] = None
+    if record.get("job") and record.get("text") is not None and parsed is not None:
+        # What the boot job itself does when it sources the file (trusty's upstart job runs under sh -e).
+        outcome = shellvars.boot_job_outcome(record["text"], errexit=record["job"] == "upstart",
+                                             includes=record.get("includes") or {})
+        view["job_outcome"] = dict((k, v) for k, v in outcome.items() if not k.startswith("_"))
+    view["includes"] = sorted((record.get("includes") or {}).keys())
     item = view["assignments"].get(KEY)
     view["key"] = {"assignment": item, "line": item.get("line") if item else None,
                    "set": KEY in view["vars"], "value": view["vars"].get(KEY),

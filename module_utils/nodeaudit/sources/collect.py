@@ -471,6 +471,17 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         rec = node["host.hostname"]
         facts["hostname"] = rec["parsed"] if rec["status"] == OK else None
     facts["qemu_kvm"] = node["config.qemu_kvm"]
+    if facts["qemu_kvm"].get("status") == OK and layout.get("vhost_key_job"):
+        # Files the defaults file sources with `.` (what dash would read too), for the boot job's outcome.
+        read = reader.read(facts["qemu_kvm"]["path"])
+        includes = {}
+        if read.ok:
+            from ..parsers import shellvars
+            for _line, target in shellvars._include_targets(read.text())[:8]:
+                inc = reader.read(target, max_bytes=specs.DEFAULT_CAP)
+                includes[target] = inc.text() if inc.ok else None if inc.status == MISSING else ""
+            facts["qemu_kvm"] = dict(facts["qemu_kvm"], text=read.text(), includes=includes,
+                                     job=layout.get("vhost_key_job"))
     facts["kernel"] = kernel_facts(node)
     facts["versions"]["kernel"] = facts["kernel"]["release"]
 
