@@ -348,3 +348,21 @@ def test_what_dash_does_when_the_job_sources_the_file(tmp_path, scenario, text, 
          extra={init: "x\n", "/etc/default/qemu-kvm.extra": "VHOST_NET_ENABLED=1\n"})
     c = checks(audit(root))["qemu_kvm.vhost_net_enabled"]
     assert c["state"] == state, (scenario, c["reason"])
+
+
+@pytest.mark.parametrize("binary,comm,device", [
+    ("/usr/bin/qemu-system-aarch64", "qemu-system-aar", "virtio-net-device"),
+    ("/usr/bin/qemu-system-s390x", "qemu-system-s39", "virtio-net-ccw"),
+])
+def test_other_architectures(tmp_path, binary, comm, device):
+    """aarch64 (virtio-net-device) and s390x (virtio-net-ccw) qemu processes are judged like x86 ones."""
+    root = str(tmp_path / comm)
+    node(root, "debian", UBUNTU_2204)
+    argv = open(os.path.join(root, "proc/4711/cmdline"), "rb").read()
+    argv = argv.replace(b"/usr/bin/qemu-system-x86_64", binary.encode()).replace(b"virtio-net-pci", device.encode())
+    _w(root, "/proc/4711/cmdline", argv, binary=True)
+    _w(root, "/proc/4711/comm", comm + "\n")
+    result = audit(root)
+    nic = result["domains"][0]["nics"][0]
+    assert nic["vhost"] is True and nic["model"] == device, nic
+    assert checks(result)["domains.vhost"]["state"] == "pass"
