@@ -109,3 +109,9 @@ def test_fix_never_edits_a_file_juju_owns():
     assert any("not edited" in n and "Juju" in n for n in steps["notes"])
     audit["config"]["owner"] = None
     assert plan.remediation_steps(audit)["fix_config"] is True
+
+
+def test_child_of_pid_2_in_a_pid_namespace_is_not_a_kernel_thread():
+    status = "Name:\tqemu-system-x86\nState:\tS (sleeping)\nPid:\t40\nPPid:\t2\nVmSize:\t 812344 kB\n"
+    assert procs.parse_status(status)["kthread"] is False
+    assert procs.qemu_process_kind("qemu-system-x86", status, ["/usr/bin/qemu-system-x86_64"])[0] == "qemu"

@@ -27,8 +27,10 @@ def parse_status(text):
         PPid:   2
         Kthread: 1
 
-    ``kthread`` is True when the kernel says so (``Kthread: 1``, Linux 6.x) or
-    the parent is ``kthreadd`` (``PPid: 2``) or it is pid 2 itself.
+    ``kthread`` is True when the kernel says so (``Kthread: 1``), for
+    ``kthreadd`` itself (pid 2, parent 0), or for a child of pid 2 without any
+    memory map (no ``VmSize``: kernel threads have none; in a pid namespace pid
+    2 is an ordinary process, whose children do have one).
 
     >>> parse_status("Name:\\tkvm-pit/4711\\nState:\\tS (sleeping)\\nPid:\\t4790\\nPPid:\\t2\\n")["kthread"]
     True
@@ -43,7 +45,8 @@ def parse_status(text):
     state = (fields.get("State") or "")[:1] or None
     ppid = fields.get("PPid")
     pid = fields.get("Pid")
-    kthread = fields.get("Kthread") == "1" or ppid == "0" and pid == "2" or ppid == "2"
+    kthread = (fields.get("Kthread") == "1" or (ppid == "0" and pid == "2")
+               or (ppid == "2" and "VmSize" not in fields and (fields.get("State") or "")[:1] not in ("Z", "X")))
     return {"name": fields.get("Name"), "state": state, "ppid": int(ppid) if ppid and ppid.isdigit() else None,
             "kthread": bool(kthread)}
 
