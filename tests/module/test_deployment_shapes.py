@@ -366,3 +366,37 @@ def test_other_architectures(tmp_path, binary, comm, device):
     nic = result["domains"][0]["nics"][0]
     assert nic["vhost"] is True and nic["model"] == device, nic
     assert checks(result)["domains.vhost"]["state"] == "pass"
+
+
+def test_corpus_focal_charmed_node_with_a_real_proc(tmp_path, corpus):
+    """charmed-focal.config-na.pass: the hotsos focal node (Juju's file says 0, its VM runs vhost=on) with
+    its os-release: on Ubuntu 20.04 nothing reads the key, so the file's 0 is inert, and the kernel threads
+    and helpers of a real /proc are not taken for qemu processes."""
+    root = str(tmp_path / "focal")
+    _w(root, "/etc/default/qemu-kvm", corpus("nodes/etc_default_qemu-kvm.focal-juju.hotsos.txt"))
+    _w(root, "/run/libvirt/qemu/instance-00000001.xml",
+       corpus("nodes/domstatus.run-libvirt-qemu.instance-00000001.hotsos.xml"))
+    _w(root, "/etc/libvirt/qemu/instance-00000001.xml",
+       corpus("nodes/domain.etc-libvirt-qemu.instance-00000001.hotsos.xml"))
+    _w(root, "/var/log/libvirt/qemu/instance-00000001.log", corpus("nodes/libvirt-qemu-log.instance-00000001.hotsos.log"))
+    _w(root, "/etc/os-release", 'NAME="Ubuntu"\nVERSION_ID="20.04"\nID=ubuntu\nID_LIKE=debian\n')
+    real_proc(root)
+    # The node's qemu, with the argv its log recorded at the last start.
+    from nodeaudit.parsers import qemulog
+    argv = qemulog.parse_qemu_log(corpus("nodes/libvirt-qemu-log.instance-00000001.hotsos.log"))["last_start"]["argv"]
+    _w(root, "/proc/1791722/cmdline", ("\0".join(argv) + "\0").encode(), binary=True)
+    _w(root, "/proc/1791722/comm", "qemu-system-x86\n")
+    _w(root, "/proc/1791722/status", "Name:\tqemu-system-x86\nState:\tS (sleeping)\nPid:\t1791722\nPPid:\t1\n"
+                                     "VmSize:\t 4812344 kB\n")
+    result = audit(root)
+    assert result["sources"]["deployment"]["shape"] == "charmed"
+    c = checks(result)
+    assert c["qemu_kvm.vhost_net_enabled"]["state"] == "not_applicable" and "18.10" in c["qemu_kvm.vhost_net_enabled"]["reason"]
+    assert c["domains.vhost"]["state"] == "pass"
+    assert [d["name"] for d in result["domains"]] == ["instance-00000001"]
+    assert result["sources"]["processes_skipped"].get("kernel-thread") == 4
+    gone = str(tmp_path / "focal-gone")
+    shutil.copytree(root, gone, symlinks=True)
+    shutil.rmtree(os.path.join(gone, "proc/1791722"))
+    dom = audit(gone)["domains"][0]          # a whole /proc without the status file's pid: stale
+    assert dom["stale"] is True and "gone" in dom["reason"] and dom["needs_restart"] is False
