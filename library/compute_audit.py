@@ -38,6 +38,11 @@ options:
       - The playbook validates and merges it on the controller before any host is touched; the module checks
         it again (the same validation) and records its digest.
     type: dict
+  deployment:
+    description:
+      - The node's deployment shape (C(debian), C(charmed), C(sunbeam), C(kolla), C(tripleo), C(rhel),
+        C(openstack-ansible)); unset detects it from what is on the node (reported in C(sources.deployment)).
+    type: str
   libvirt_uri:
     description:
       - libvirt URI for the read-only connection (live mode only).
@@ -153,6 +158,7 @@ def run_module():
             root=dict(type="path", default="/"),
             policy=dict(type="dict"),
             libvirt_uri=dict(type="str", default="qemu:///system"),
+            deployment=dict(type="str"),
             use_libvirt=dict(type="bool", default=True),
             host_name=dict(type="str"),
             max_file_size=dict(type="int", default=4194304),
@@ -177,7 +183,7 @@ def run_module():
         else:
             facts = collect(root=params["root"], libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
                             max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
-                            budget=params["time_budget"])
+                            budget=params["time_budget"], deployment_override=params["deployment"] or None)
     except RootRefused as exc:
         module.fail_json(msg=scrub(str(exc)))
     except archive.ArchiveError as exc:

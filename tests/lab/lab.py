@@ -104,6 +104,14 @@ security_driver = "none"
 """
 
 DOMAIN_STATES = ("running-paused", "defined-only")
+# Deployment shapes a node can take (issue 10; scenarios' `setup.shape`): where libvirt keeps its
+# files, as the real deployments do (module_utils/nodeaudit/sources/deployment.py reads them).
+KOLLA_LOGS = "/var/lib/docker/volumes/kolla_logs/_data/libvirt"
+KOLLA_XML = "/var/lib/docker/volumes/nova_libvirt_qemu/_data"
+SNAP_COMMON = "/var/snap/openstack-hypervisor/common"
+NODE_SHAPES = (None, "kolla", "sunbeam")
+DAEMON_LOG_CONF = ('\n# lab shape: libvirtd logs its warnings where the deployment keeps them\n'
+                   'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
 LIBVIRTD_STATES = ("running", "stopped_after_start")
 
 
@@ -160,6 +168,8 @@ def validate(scenarios):
         setup = sc["setup"]
         if setup.get("libvirtd", "running") not in LIBVIRTD_STATES:
             die("%s: libvirtd must be one of %s" % (where, LIBVIRTD_STATES))
+        if setup.get("shape") not in NODE_SHAPES:
+            die("%s: shape must be one of %s" % (where, NODE_SHAPES))
         for dom in setup.get("domains") or []:
             if dom["name"] in names:
                 die("%s: domain name %s used twice in the lab" % (where, dom["name"]))
@@ -492,6 +502,9 @@ def prepare_node(name, sc):
             handle.write(text)
     with open(os.path.join(etc, "libvirt", "qemu.conf"), "w") as handle:
         handle.write(QEMU_CONF)
+    if setup.get("shape"):
+        with open(os.path.join(etc, "libvirt", "libvirtd.conf"), "a") as handle:
+            handle.write(DAEMON_LOG_CONF)
     doms = os.path.join(d, "domains")
     if os.path.exists(doms):
         shutil.rmtree(doms)
@@ -803,9 +816,10 @@ def node_setup(name, sc):
         os.makedirs(path, exist_ok=True)
     os.chmod("/run/sshd", 0o755)
 
-    sh("virtlogd", "-d")
+    daemons = shape_setup(setup.get("shape"), overlaid)
+    sh(*(daemons + ["virtlogd -d"] if daemons else ["virtlogd", "-d"]))
     wait_for(lambda: os.path.exists("/run/libvirt/virtlogd-sock"), "virtlogd", timeout=60)
-    sh("libvirtd", "-d")
+    sh(*(daemons + ["libvirtd -d"] if daemons else ["libvirtd", "-d"]))
     wait_for(lambda: run(["virsh", "-q", "uri"], check=False).returncode == 0, "libvirtd", timeout=60)
     for dom in setup.get("domains") or []:
         sh("virsh", "-q", "define", os.path.join(d, "domains", dom["name"] + ".xml"))
@@ -816,6 +830,33 @@ def node_setup(name, sc):
         os.kill(pid, signal.SIGTERM)
         # Its parent is PID 1 (libvirtd -d daemonizes), which reaps it.
         wait_for(lambda: not os.path.exists("/proc/%d" % pid), "libvirtd to stop", timeout=60)
+
+
+def shape_setup(shape, overlaid):
+    """The node's deployment shape: its directories, and the argv prefix that starts libvirt's daemons.
+
+    kolla: virtlogd and libvirtd run in a mount namespace of their own (the nova_libvirt
+    "container": same pid namespace and /run as the host, kolla's volumes bind-mounted over
+    /var/log/libvirt and /etc/libvirt/qemu), so the host sees the domain logs and the XML only in
+    the volumes. sunbeam: libvirt's run, log and config directories also appear under the snap's
+    common directory, where the snap's libvirt keeps them. Default: the daemons run as they are.
+    """
+    if shape == "kolla":
+        for path in (KOLLA_LOGS + "/qemu", KOLLA_XML, "/etc/kolla", "/etc/systemd/system"):
+            make_mountpoint(path, overlaid)
+        if not os.path.lexists("/etc/systemd/system/qemu-kvm.service"):
+            os.symlink("/dev/null", "/etc/systemd/system/qemu-kvm.service")     # kolla masks it on Ubuntu
+        inner = "mount --bind %s /var/log/libvirt && mount --bind %s /etc/libvirt/qemu && exec sh -c \"$0\"" % (
+            KOLLA_LOGS, KOLLA_XML)
+        os.makedirs("/etc/libvirt/qemu", exist_ok=True)
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner]
+    if shape == "sunbeam":
+        for sub, src in (("run/libvirt", "/run/libvirt"), ("log/libvirt", "/var/log/libvirt"),
+                         ("etc/libvirt", "/etc/libvirt")):
+            target = os.path.join(SNAP_COMMON, sub)
+            make_mountpoint(target, overlaid)
+            sh("mount", "--bind", src, target)
+    return None
 
 
 def exec_sshd(name, sc):

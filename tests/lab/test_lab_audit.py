@@ -151,6 +151,8 @@ def test_node_verdicts(report, scenarios, lab_node):
 
     for key, want in sorted((expect.get("sources") or {}).items()):
         have = (got.get("sources") or {}).get(key, UNSET)
+        if key == "deployment" and isinstance(have, dict):
+            have = have.get("shape")          # the scenario names the shape; the evidence is the audit's
         if have != want:
             problems.append("sources.%s: want %r, got %r" % (key, want, None if have is UNSET else have))
 
@@ -168,6 +170,9 @@ def test_node_verdicts(report, scenarios, lab_node):
             if key in dwant and dom.get(key, UNSET) != dwant[key]:
                 problems.append("domain %s: %s want %r, got %r (reason: %s)" % (
                     dname, key, dwant[key], dom.get(key), dom.get("reason")))
+        if dwant.get("evidence_contains") and not any(dwant["evidence_contains"] in e for e in dom.get("evidence") or []):
+            problems.append("domain %s: evidence should mention %r, is %r" % (
+                dname, dwant["evidence_contains"], dom.get("evidence")))
         nics = dict(((n.get("mac") or "").lower(), n) for n in dom.get("nics") or [])
         want_macs = [n["mac"].lower() for n in dwant.get("nics") or []]
         if sorted(nics) != sorted(want_macs):

@@ -161,7 +161,7 @@ def test_parse_modprobe_conf(text, expected):
 def test_parse_modprobe_conf_raw_is_joined_line():
     got = kmod.parse_modprobe_conf("install vhost_net /bin/echo \\\n no\n")
     assert got == [{"cmd": "install", "module": "vhost_net", "args": "/bin/echo  no", "line": 1,
-                    "raw": "install vhost_net /bin/echo  no"}]
+                    "raw": "install vhost_net /bin/echo  no", "value": "/bin/echo  no", "bad": None}]
 
 
 EFFECTIVE_CASES = [

@@ -35,6 +35,15 @@ def check_vhost_net_enabled(views, params):
     cfg = views["config"]
     path = cfg["path"]
     expected = "VHOST_NET_ENABLED=1 in %s, as /bin/sh reads it" % path
+    if cfg.get("read_by", "") is None:
+        # Issue 10: nothing on this node reads the key (kolla, Sunbeam, TripleO, RHEL, Ubuntu >= 18.10, a masked
+        # qemu-kvm.service): judging it would be judging an inert file.
+        return result(ID, "not_applicable", expected,
+                      "%s %s" % (path, "is absent" if cfg["status"] in ("missing", "not_applicable") else
+                                 "is read by nothing"),
+                      "%s: VHOST_NET_ENABLED is inert here; the fix persists vhost_net in modules-load.d instead"
+                      % (cfg.get("read_by_reason") or "nothing on this node reads VHOST_NET_ENABLED"),
+                      ["%s: %s" % (path, cfg.get("read_by_reason") or "not read")])
     if cfg["status"] in ("missing", "not_applicable"):
         return result(ID, "not_applicable", expected, "%s is absent" % path,
                       "%s is absent: nothing on this node reads VHOST_NET_ENABLED (no Ubuntu qemu-kvm job)" % path,
@@ -50,6 +59,16 @@ def check_vhost_net_enabled(views, params):
                       [path + ": " + str(cfg["reason"])])
     key = cfg["key"]
     item, uncertain = key["assignment"], key["uncertain"]
+    outcome = cfg.get("job_outcome") or {}
+    if item is None and not uncertain and outcome.get("value") is not None:
+        # The key comes from a file this one sources with `.`: judged by what the job ends up with.
+        ev = [path + ": sources %s" % ", ".join(sorted(cfg.get("includes") or [])) or path]
+        if outcome.get("runs_modprobe"):
+            return result(ID, "pass", expected, "VHOST_NET_ENABLED=%s (from a sourced file)"
+                          % describe_value(outcome["value"]), None, ev)
+        state = "unknown" if outcome.get("runs_modprobe") is None else "fail"
+        return result(ID, state, expected, "VHOST_NET_ENABLED=%s (from a sourced file)"
+                      % describe_value(outcome["value"]), "%s: %s" % (cfg.get("read_by"), outcome.get("why")), ev)
     if item is None and uncertain:
         return result(ID, "unknown", expected, "value decided at run time",
                       "VHOST_NET_ENABLED depends on the run time environment: %s" % uncertain, [path])
@@ -66,11 +85,22 @@ def check_vhost_net_enabled(views, params):
                       "VHOST_NET_ENABLED is assigned at line %s but unset later in the file: the job sees it empty"
                       % item.get("line"), evidence)
     value = key["value"]
+    if value == "1" and outcome.get("runs_modprobe") is False:
+        return result(ID, "fail", expected, "VHOST_NET_ENABLED='1', but the boot job never gets to modprobe",
+                      "%s: %s" % (cfg.get("read_by"), outcome.get("why")), evidence)
+    if value == "1" and outcome and outcome.get("runs_modprobe") is None:
+        return result(ID, "unknown", expected, "VHOST_NET_ENABLED='1'",
+                      "whether %s gets to modprobe cannot be read statically: %s" % (cfg.get("read_by"),
+                                                                                    outcome.get("why")), evidence)
     if value == "1":
         return result(ID, "pass", expected, "VHOST_NET_ENABLED='1'", None, evidence)
+    owner = ""
+    if cfg.get("shape") == "charmed":
+        owner = ("; the file is maintained by Juju (nova-compute charm) and a local edit is reverted: persist "
+                 "vhost_net in /etc/modules-load.d/vhost_net.conf, or change the charm's configuration")
     return result(ID, "fail", expected, "VHOST_NET_ENABLED=%s" % describe_value(value),
-                  "VHOST_NET_ENABLED is %s, not '1': the qemu-kvm boot job will not run `modprobe -b vhost_net`"
-                  % describe_value(value), evidence)
+                  "VHOST_NET_ENABLED is %s, not '1': the qemu-kvm boot job will not run `modprobe -b vhost_net`%s"
+                  % (describe_value(value), owner), evidence)
 
 
 @judge("qemu_kvm.settings")

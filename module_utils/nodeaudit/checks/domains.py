@@ -22,6 +22,9 @@ def _not_running(view, out):
     if view["state"] in ("unknown", "nostate", "crashed") or (view["xml_error"] and not view["xml"]):
         out["verdict"] = "unknown" if not view["xml_error"] else "error"
         out["reason"] = view["xml_error"] or "domain state is %s" % view["state"]
+    elif view.get("stale_reason"):
+        out["reason"] = excerpt(view["stale_reason"], 400)
+        out["stale"] = True
     else:
         out["reason"] = "domain is %s" % view["state"]
     return out
@@ -107,6 +110,21 @@ def judge_domain(dom, mode):
         out["nics"].append(rec)
     for hot in pairs["hotplug"]:
         out["nics"].append(_nic.judge_hotplug_nic(hot["iface"], proc, hot["fds"]))
+    for nic in pairs.get("detached") or []:
+        rec = _nic.record(nic.get("mac"), nic.get("driver"), (nic.get("netdev") or {}).get("type"),
+                          nic.get("netdev_id"), None)
+        rec.update(state="not_applicable", detached=True, evidence_kind="argv",
+                   reason="detached at run time: in the qemu argv (%s) but not in the live domain XML"
+                          % (nic.get("netdev_id") or nic.get("mac")))
+        out["nics"].append(rec)
+    for warning in view.get("libvirt_warnings") or []:
+        out["evidence"].append("%s:%s: %s (matched to this domain's start by time%s)" % (
+            warning.get("path"), warning.get("line"), excerpt(warning.get("text"), 160),
+            "; ambiguous" if warning.get("ambiguous") else ""))
+    for record in view.get("audit_records") or []:
+        if record.get("success") is False:
+            out["evidence"].append("%s:%s: libvirt could not open /dev/vhost-net for NIC %s (res=failed)"
+                                   % (record.get("path"), record.get("line"), record.get("mac")))
     netdev_errors = [e for e in parsed.get("errors") or [] if "netdev" in (e.get("reason") or "")]
     for n in out["nics"]:
         if n["state"] == "unknown" and netdev_errors:

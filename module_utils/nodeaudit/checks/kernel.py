@@ -19,6 +19,14 @@ def _block_notes(k):
     for item in k["blacklisted"]:
         evidence.append(item)
         notes.append("blacklisted (%s): alias auto-loading and `modprobe -b` skip it" % item)
+    for item in k.get("refused") or []:
+        evidence.append(item)
+        notes.append("%s: the kernel refuses to load it, whoever asks" % item)
+    for name, entry in sorted((k.get("loading") or {}).items()):
+        if entry.get("loads") is False and entry.get("kind") in ("alias", "install", "not_found") and not (
+                k["install_blocked"] and entry.get("kind") == "install"):
+            notes.append("%s: %s" % (entry.get("who"), entry.get("why")))
+            evidence.extend(e for e in entry.get("evidence") or [] if e not in evidence)
     return notes, evidence
 
 
@@ -73,7 +81,7 @@ def check_kernel(views, params):
         reasons.append(dev.get("reason") or "/dev/vhost-net is absent")
     reasons.extend(notes)
     if dev["present"] and not module_there:
-        if k["install_blocked"]:
+        if k["install_blocked"] or k.get("refused"):
             return result(cid, "fail", expected, actual, "; ".join(reasons), evidence)
         if loaded is None and builtin is None:
             return result(cid, "unknown", expected, actual,
@@ -101,14 +109,25 @@ def check_kernel_boot(views, params):
         evidence.append("%s: VHOST_NET_ENABLED=%s" % (cfg["path"], describe_value(value)))
     if k["builtin"]:
         return result(cid, "pass", expected, "built into the kernel", None, evidence + ["%s: vhost_net" % k["builtin_path"]])
-    if k["install_blocked"]:
+    if k["install_blocked"] or k.get("refused"):
         return result(cid, "fail", expected, "blocked", "; ".join(notes), evidence)
+    loading = k.get("loading") or {}
     loaders = []
     if listed:
         loaders.append("listed in %s" % ", ".join(sorted(set(e["path"] for e in listed))))
     if value == "1":
         loaders.append("VHOST_NET_ENABLED=1 (qemu-kvm job runs `modprobe -b vhost_net`)")
     blacklisted = bool(k["blacklisted"])
+    # kmod's lookup (when the module tree was read): does each boot loader really end with vhost_net loaded?
+    ran = [loading.get("modules-load")] if listed else []
+    ran += [loading.get("modprobe -b")] if value == "1" else []
+    ran = [r for r in ran if r]
+    if loaders and not blacklisted and ran and all(r.get("loads") is False for r in ran):
+        return result(cid, "fail", expected, "; ".join(loaders) + ", but modprobe would not load it",
+                      "; ".join("%s: %s" % (r.get("who"), r.get("why")) for r in ran), evidence)
+    if loaders and not blacklisted and ran and not any(r.get("loads") for r in ran):
+        return result(cid, "unknown", expected, "; ".join(loaders),
+                      "; ".join("%s: %s" % (r.get("who"), r.get("why")) for r in ran), evidence)
     if loaders and not blacklisted:
         return result(cid, "pass", expected, "; ".join(loaders), None, evidence)
     if loaders and blacklisted:

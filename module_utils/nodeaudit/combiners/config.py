@@ -12,9 +12,12 @@ deployment layout in, one view out::
      "assignments": {NAME: last assignment {"name","value","line","raw","exported"}},
      "key": {"assignment", "line", "set": bool, "value", "uncertain"}   # VHOST_NET_ENABLED
      "read_by": str | None, "owner": str | None}                        # from the deployment layout
+                                           # (read_by None: nothing on the node reads the key, issue 10)
 
 No check reads the raw record; the checks and the fix read this view.
 """
+from ..parsers import shellvars
+
 KEY = "VHOST_NET_ENABLED"
 
 
@@ -42,8 +45,17 @@ def config_view(record, layout=None):
         "uncertain": dict((parsed or {}).get("uncertain") or {}),
         "assignments": _last_assignments(parsed or {}),
         "read_by": layout.get("vhost_key_reader", "the qemu-kvm boot job") if layout else "the qemu-kvm boot job",
+        "read_by_reason": layout.get("vhost_key_reason"),
         "owner": layout.get("defaults_owner"),
+        "shape": layout.get("shape"),
     }
+    view["job_outcome"] = None
+    if record.get("job") and record.get("text") is not None and parsed is not None:
+        # What the boot job itself does when it sources the file (trusty's upstart job runs under sh -e).
+        outcome = shellvars.boot_job_outcome(record["text"], errexit=record["job"] == "upstart",
+                                             includes=record.get("includes") or {})
+        view["job_outcome"] = dict((k, v) for k, v in outcome.items() if not k.startswith("_"))
+    view["includes"] = sorted((record.get("includes") or {}).keys())
     item = view["assignments"].get(KEY)
     view["key"] = {"assignment": item, "line": item.get("line") if item else None,
                    "set": KEY in view["vars"], "value": view["vars"].get(KEY),

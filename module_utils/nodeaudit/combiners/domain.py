@@ -23,7 +23,7 @@ from ..textsafe import ascii_int
 RUNNING_STATES = ("running", "paused", "blocked", "pmsuspended", "shutdown")
 
 
-def pair_nics(nics, ifaces, vhost_fds, with_fds=True):
+def pair_nics(nics, ifaces, vhost_fds, with_fds=True, live_xml=False):
     """``{"argv": [{"nic", "iface"}], "hotplug": [{"iface", "fds"}], "hostdev": [iface], "spare_vhost_fds"}``.
 
     >>> p = pair_nics([{"mac": "52:54:00:00:00:01", "netdev": {"vhostfds": ["31"]}, "device": {"id": "net0"}}],
@@ -39,6 +39,7 @@ def pair_nics(nics, ifaces, vhost_fds, with_fds=True):
             by_alias.setdefault(iface["alias"], iface)
     used = set()
     argv_pairs = []
+    detached = []
     named_fds = set()
     for nic in nics:
         iface = None
@@ -48,6 +49,10 @@ def pair_nics(nics, ifaces, vhost_fds, with_fds=True):
             iface = by_alias[nic["device"]["id"]]
         if iface is not None:
             used.add(id(iface))
+        elif live_xml and nic.get("mac"):
+            # In the argv, gone from the live XML: detached at run time (its fd numbers may be reused).
+            detached.append(nic)
+            continue
         argv_pairs.append({"nic": nic, "iface": iface})
         for fd in (nic.get("netdev") or {}).get("vhostfds") or ():
             number = ascii_int(str(fd), 9)
@@ -67,7 +72,8 @@ def pair_nics(nics, ifaces, vhost_fds, with_fds=True):
         if with_fds and len(pool) >= need and qemuargv.is_virtio_net(iface.get("model") or ""):
             fds, pool = pool[:need], pool[need:]
         hotplug.append({"iface": iface, "fds": fds})
-    return {"argv": argv_pairs, "hotplug": hotplug, "hostdev": hostdev, "spare_vhost_fds": spare}
+    return {"argv": argv_pairs, "hotplug": hotplug, "hostdev": hostdev, "spare_vhost_fds": spare,
+            "detached": detached}
 
 
 def _argv(dom, mode):
@@ -99,7 +105,11 @@ def domain_view(dom, mode):
                                                                       .get("vhost_messages") or [])]
     proc = view["process"]
     from_proc = bool(source and source.startswith("/proc"))
+    live_xml = bool(xml) and (xml.get("status") is not None or "live XML" in (dom.get("xml_source") or ""))
     view["pairs"] = pair_nics((parsed or {}).get("nics") or [], view["ifaces"],
                               (proc or {}).get("vhost_fds") if from_proc else [],
-                              with_fds=from_proc) if parsed else None
+                              with_fds=from_proc, live_xml=live_xml) if parsed else None
+    view["stale_reason"] = dom.get("stale_reason")
+    view["libvirt_warnings"] = list(dom.get("libvirt_warnings") or [])
+    view["audit_records"] = list(dom.get("audit_records") or [])
     return view

@@ -10,7 +10,10 @@ see ``sources/facts.py``) in, one typed view out::
      "sys_module": bool, "dev": {"path", "present", "kind", "rdev", "reason"},
      "modprobe_files": [path], "blacklisted": [evidence], "install": {...} | None, "options": [evidence],
      "install_blocked": bool,
-     "blocks": [{"kind": "blacklist" | "install", "path", "line", "raw", "module", "stops": [str]}],
+     "blocks": [{"kind": "blacklist" | "install" | "cmdline" | "kernel_cmdline" | "alias", "path", "line", "raw",
+                 "module", "stops": [str]}],
+     "loading": {entry point: {"loads", "why", "evidence", "kind", "who"}} | None,   # kmod's lookup (issue 10)
+     "refused": [evidence],                             # the kernel's own module_blacklist=
      "boot_load": [{"module", "line", "path"}],         # modules-load.d and /etc/modules entries for vhost_net
      "can_provide": True | False | None, "can_provide_reason": str | None,
      "errors": [str]}
@@ -91,7 +94,9 @@ def _can_provide(view):
     dev = view["dev"]
     there = view["loaded"] or view["builtin"]
     why = None
-    if view["install_blocked"]:
+    if view.get("refused"):
+        why = "the kernel refuses to load it (%s)" % ", ".join(view["refused"])
+    elif view["install_blocked"]:
         why = "an `install vhost_net ...` line blocks every load"
     elif dev.get("present") is None:
         return None, "whether /dev/vhost-net exists could not be read"
@@ -104,6 +109,67 @@ def _can_provide(view):
     if view["module_support"] is False and not view["builtin"]:
         why += "; the kernel has no loadable module support (no /proc/modules) and vhost_net is not built in"
     return False, why
+
+
+def _loading_rules(view, kernel, files):
+    """The whole loading rules (issue 10): /proc/cmdline's blacklists, and kmod's lookup over the module tree.
+
+    ``view["loading"]``: ``{entry point: {"loads", "why", "evidence", "kind", "who"}}`` when the node's
+    ``modules.dep`` was read, else None (``loading_reason`` says why); blocks the directive scan cannot see
+    (an alias shadowing the name, a kernel command line blacklist, an install on a module the lookup reaches)
+    are added to ``blocks``.
+    """
+    cmd = kernel.get("cmdline") or {}
+    cmdline = cmd.get("parsed") if cmd.get("status") == "ok" else None
+    view["cmdline"] = cmdline
+    view["refused"] = []
+    if cmdline:
+        for name in cmdline.get("modprobe_blacklist") or []:
+            if kmod.normalize_module(name) == MODULE:
+                ev = "/proc/cmdline: modprobe.blacklist=%s" % name
+                view["blacklisted"].append(ev)
+                view["blocks"].append({"kind": "cmdline", "path": "/proc/cmdline", "line": None,
+                                       "raw": "modprobe.blacklist=%s" % name, "module": MODULE,
+                                       "stops": list(_BLACKLIST_STOPS)})
+        refused = [m for m in cmdline.get("module_blacklist") or [] if m in (MODULE, DEPENDENCY, "tap", "tun",
+                                                                              "vhost_iotlb")]
+        for name in refused:
+            view["refused"].append("/proc/cmdline: module_blacklist=%s" % name)
+            view["blocks"].append({"kind": "kernel_cmdline", "path": "/proc/cmdline", "line": None,
+                                   "raw": "module_blacklist=%s" % name, "module": name, "stops": ["all"]})
+    index = kernel.get("index") or {}
+    dep = index.get("dep") or {}
+    view["loading"] = None
+    if dep.get("status") != "ok":
+        view["loading_reason"] = "modules.dep of the running kernel not read: kmod's lookup not evaluated"
+        return
+    parsed = dict((k, (rec.get("parsed") if rec.get("status") == "ok" else None)) for k, rec in index.items())
+    idx = kmod.module_index(dep=parsed.get("dep"), alias=parsed.get("alias") or [],
+                            builtin=(kernel.get("builtin") or {}).get("parsed") or [],
+                            symbols=parsed.get("symbols") or [], devname=parsed.get("devname"))
+    softdep = (index["softdep"]["path"], parsed["softdep"]) if parsed.get("softdep") is not None else None
+    conf = kmod.build_config(files, cmdline, softdep)
+    loaded = None
+    pm = kernel.get("proc_modules") or {}
+    if pm.get("status") == "ok":
+        loaded = set(((pm.get("parsed") or {}).get("modules") or {}).keys())
+    rules = kmod.loading_rules(conf, idx, loaded=loaded, kernel_refuses=(cmdline or {}).get("module_blacklist") or ())
+    view["loading"] = rules["entry_points"]
+    view["static_node"] = rules["static_node"]
+    plain = rules["entry_points"].get("modprobe") or {}
+    if view["install_blocked"] and plain.get("loads") is not False:
+        # kmod itself would still load it (a softdep makes it ignore the install command, or the lookup
+        # never reaches that install): the directive scan alone was wrong.
+        view["install_blocked"] = False
+        view["install_overridden"] = plain.get("why")
+        view["blocks"] = [b for b in view["blocks"] if b["kind"] != "install"]
+    seen = set((b["kind"], b["path"], b["line"]) for b in view["blocks"])
+    for block in rules["blocks"]:
+        key = (block["kind"] if block["kind"] != "blacklist" else "blacklist", block["path"], block["line"])
+        if key in seen or (block["kind"] == "blacklist" and block["path"] == "/proc/cmdline"):
+            continue
+        seen.add(key)
+        view["blocks"].append(dict((k, block[k]) for k in ("kind", "path", "line", "raw", "module", "stops")))
 
 
 def kernel_view(kernel):
@@ -145,6 +211,7 @@ def kernel_view(kernel):
     view["install"] = install
     view["install_blocked"] = bool(install and install.get("blocks"))
     view["blocks"] = _blocks(files, policy, dep_install)
+    _loading_rules(view, kernel, files)
     boot, errors = _boot_load(kernel)
     view["boot_load"] = boot
     view["errors"].extend(errors)

@@ -123,6 +123,13 @@ def _config_step(out, config, check):
         elif config.get("vhost_net_enabled") is None or config.get("key_line") is None:
             notes.append("%s has no VHOST_NET_ENABLED: the key is not added (nothing reads it on this release)"
                          % path)
+        elif config.get("owner"):
+            # Issue 10: a file a deployment tool renders (Juju's nova-compute charm) is not edited: the tool
+            # reverts it. vhost_net is persisted through modules-load.d instead (the module step).
+            notes.append("%s is owned by %s: not edited (a local edit would be reverted); vhost_net is persisted "
+                         "in /etc/modules-load.d instead; change the deployment tool's configuration to change "
+                         "the file" % (path, config.get("owner")))
+            out["config_owned"] = True
         elif "read_by" in config and config["read_by"] is None:
             notes.append("%s: nothing on this node reads VHOST_NET_ENABLED: not rewritten (vhost_net is persisted "
                          "through modules-load.d instead)" % path)

@@ -750,3 +750,225 @@ def parse_shell_assignments(text):
         raise ShellSyntaxError("nesting too deep to read")
     return {"vars": state.vars, "assignments": state.assignments, "unparsed": state.unparsed,
             "uncertain": state.uncertain}
+
+
+# -- what the boot job does when it sources the file ---------------------------
+
+_SAFE_BUILTINS = frozenset((":", "true", "export", "readonly", "unset", "echo", "printf", "local", "cd", "umask",
+                            "trap", "wait", "test", "["))
+_STOPPERS = frozenset(("exit", "exec"))
+_HIJACKABLE = frozenset(("modprobe", "[", "test", "grep", "logger"))
+
+
+def _plain_words(words, lexer):
+    return [lexer.s[w.start:w.end] for w in words]
+
+
+def _include_targets(text):
+    """Static paths of top-level ``. FILE`` lines, with their line numbers: [(line, path)]."""
+    out = []
+    lexer = _Lexer(text)
+    try:
+        for items, first, _last in _logical_lines(lexer):
+            words = [t[1] for t in items if t[0] == "word"]
+            ops = [t for t in items if t[0] == "op"]
+            if len(words) == 2 and not ops and words[0].plain() == ".":
+                target = words[1].plain()
+                if target is not None and "$" not in target and "`" not in target:
+                    out.append((first, target))
+    except ShellSyntaxError:
+        return []
+    return out
+
+
+def boot_job_outcome(text, errexit=False, includes=None, key="VHOST_NET_ENABLED", _depth=0):
+    """Does the boot job that sources this file get to ``modprobe -b vhost_net``, and with which value?
+
+    The Ubuntu qemu-kvm jobs do ``[ -r FILE ] && . FILE`` and later
+    ``if [ "$VHOST_NET_ENABLED" = "1" ]; then modprobe -b vhost_net || true; fi``:
+    trusty's upstart ``pre-start script`` runs under ``sh -e`` (``errexit=True``),
+    xenial/bionic's ``qemu-kvm-init`` under plain ``/bin/sh``. What dash does:
+
+    * ``exit`` / ``exec CMD`` end the whole job: modprobe never runs;
+    * ``return`` ends only the sourced file; the job goes on;
+    * ``. OTHER`` sources another file (``includes`` maps its path to its text,
+      or None when it does not exist: dash then stops the job);
+    * a syntax error, or a readonly variable assigned, stops the job;
+    * under ``sh -e`` a failing command (``false``) stops the job; a command
+      whose status cannot be known here (an external program, ``$(...)``)
+      makes the outcome unknown; ``set -e`` / ``set +e`` switch that;
+    * a function named ``modprobe``/``[``/``test`` would replace the job's call: unknown.
+
+    Returns ``{"runs_modprobe": True | False | None, "reaches": True | False | None,
+    "value": str | None, "why": str, "line": int | None}``.
+
+    >>> boot_job_outcome("VHOST_NET_ENABLED=1\\n")["runs_modprobe"]
+    True
+    >>> r = boot_job_outcome("false\\nVHOST_NET_ENABLED=1\\n", errexit=True)
+    >>> r["runs_modprobe"], r["line"]
+    (False, 1)
+    >>> boot_job_outcome("false\\nVHOST_NET_ENABLED=1\\n")["runs_modprobe"]
+    True
+    >>> boot_job_outcome("VHOST_NET_ENABLED=1\\nexit 0\\n")["why"]
+    '`exit 0` at line 2 ends the job before it runs modprobe'
+    >>> boot_job_outcome(". /etc/default/extra\\n", includes={"/etc/default/extra": "VHOST_NET_ENABLED=1\\n"})["runs_modprobe"]
+    True
+    """
+    includes = includes or {}
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    text = text.replace("\x00", "")
+
+    def out(runs, reaches, value, why, line=None):
+        return {"runs_modprobe": runs, "reaches": reaches, "value": value, "why": why, "line": line}
+
+    try:
+        parse_shell_assignments(text)
+    except ShellSyntaxError as exc:
+        return out(False, False, None, "/bin/sh cannot source the file (%s at line %s): the job stops there"
+                   % (exc.message, exc.line), exc.line)
+    lexer = _Lexer(text)
+    lines = text.split("\n")
+    state = {"errexit": bool(errexit), "nounset": False, "unknown": None}
+    depth = 0
+    kept = []          # (first, last) line ranges that ran before a stop
+    stop = None
+    chunks = []        # the text that ran, with sourced files inlined
+    prev_end = 0
+    for items, first, last in _logical_lines(lexer):
+        included = False
+        chunks.append("\n".join(lines[prev_end:first - 1]) + ("\n" if first - 1 > prev_end else ""))
+        prev_end = last
+        words = [t[1] for t in items if t[0] == "word"]
+        ops = [t[1] for t in items if t[0] == "op"]
+        names = [w.plain() for w in words]
+        opens = sum(1 for n in names if n in ("if", "case", "while", "until", "for", "{"))
+        closes = sum(1 for n in names if n in ("fi", "esac", "done", "}"))
+        in_block = depth > 0 or opens > 0
+        depth += opens - closes
+        segs = _segments(items, in_block)
+        unsafe = []
+        for seg_words, _sep, _redir, _lead in segs:
+            cmd_words = [w for w in seg_words if w.assignment() is None or seg_words.index(w) > 0 and
+                         seg_words[0].assignment() is None]
+            cmd = None
+            for w in seg_words:
+                if w.assignment() is None:
+                    cmd = w
+                    break
+            if cmd is None:
+                # Assignments only: their status is the last command substitution's.
+                if any(p[0] == "cmd" for w in seg_words for p in (w.assignment() or ("", []))[1]):
+                    unsafe.append("an assignment with $(...) (its status is the command's)")
+                continue
+            name = cmd.plain()
+            rest = _plain_words(seg_words[seg_words.index(cmd) + 1:], lexer)
+            if name in ("if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+                        "{", "}", "!", "in"):
+                continue
+            if name in _STOPPERS and not (name == "exec" and not rest):
+                if in_block or "&&" in ops or "||" in ops:
+                    unsafe.append("`%s` may end the job" % " ".join([name] + rest))
+                    continue
+                stop = ("stop", first, "`%s` at line %d ends the job before it runs modprobe"
+                        % (" ".join([name] + rest), first))
+                break
+            if name == "return":
+                if in_block or "&&" in ops or "||" in ops:
+                    unsafe.append("`return` may end the file early")
+                    continue
+                stop = ("return", first, "`return` at line %d ends the sourced file; the job goes on" % first)
+                break
+            if name == ".":
+                target = rest[0] if rest else None
+                if target is not None and target in includes and not in_block and not ops:
+                    if includes[target] is None:
+                        stop = ("stop", first, "`. %s` at line %d: the file does not exist, dash stops the job"
+                                % (target, first))
+                        break
+                    if _depth >= 4:
+                        return out(None, None, None, "`.` nests too deep to follow", first)
+                    inner = boot_job_outcome(includes[target], state["errexit"], includes, key, _depth + 1)
+                    if inner["reaches"] is False:
+                        stop = ("stop", first, "`. %s` at line %d: %s" % (target, first, inner["why"]))
+                        break
+                    if inner["reaches"] is None:
+                        return out(None, None, None, "`. %s` at line %d: %s" % (target, first, inner["why"]), first)
+                    state["errexit"] = inner.get("_errexit", state["errexit"])
+                    chunks.append(inner.get("_text") or "")
+                    included = True
+                    continue
+                return out(None, None, None, "`. %s` at line %d sources a file this audit did not read"
+                           % (" ".join(rest), first), first)
+            if name == "set":
+                for flag in rest:
+                    if flag.startswith(("-", "+")) and len(flag) > 1 and not in_block:
+                        on = flag[0] == "-"
+                        if "e" in flag[1:]:
+                            state["errexit"] = on
+                        if "u" in flag[1:]:
+                            state["nounset"] = on
+                        if set(flag[1:]) - set("eu"):
+                            unsafe.append("`set %s` is not followed here" % flag)
+                    elif in_block:
+                        unsafe.append("`set` inside a compound command")
+                continue
+            if name is not None and seg_words.index(cmd) + 1 < len(seg_words) and False:
+                continue
+            if name == "false":
+                if state["errexit"] and not in_block and ops in ([], [";"]):
+                    stop = ("stop", first, "`false` at line %d fails under sh -e: the job stops before modprobe"
+                            % first)
+                    break
+                if state["errexit"] and ("&&" in ops or "||" in ops) and segs[-1][0] and \
+                        segs[-1][0][0].plain() == "false":
+                    stop = ("stop", first, "`false` ends the `&&`/`||` list at line %d under sh -e: the job stops"
+                            % first)
+                    break
+                continue
+            if name in _SAFE_BUILTINS:
+                continue
+            if name in ("eval", "alias", "shift", "read", "source", "command", "type", "hash", "getopts"):
+                unsafe.append("`%s` at line %d is not followed here" % (name, first))
+                continue
+            if name is None:
+                unsafe.append("a command decided at run time at line %d" % first)
+                continue
+            if "(" in ops and name in _HIJACKABLE:
+                return out(None, None, None, "line %d defines a function %s: the job's own call would run it"
+                           % (first, name), first)
+            if "(" in ops:
+                continue
+            if state["errexit"]:
+                unsafe.append("`%s` at line %d: under sh -e the job stops if it fails or is not found" % (name, first))
+        if stop:
+            break
+        if unsafe and (state["errexit"] or any("may end" in u or "not followed" in u or "function" in u
+                                                 or "run time" in u for u in unsafe)):
+            state["unknown"] = state["unknown"] or "; ".join(unsafe)
+        kept.append((first, last))
+        if not included:
+            chunks.append("\n".join(lines[first - 1:last]) + "\n")
+    upto = "".join(chunks)
+    try:
+        parsed = parse_shell_assignments(upto)
+    except ShellSyntaxError as exc:       # e.g. a sourced file assigns a variable this one made readonly
+        return out(False, False, None, "the job stops: %s" % exc.message, None)
+    value = parsed["vars"].get(key)
+    if key in parsed.get("uncertain") or {}:
+        return out(None, None if not stop else (stop[0] == "return"), value,
+                   "%s is decided at run time: %s" % (key, parsed["uncertain"][key]), None)
+    if stop and stop[0] == "stop":
+        if state["unknown"]:
+            return out(None, None, value, "%s; before it: %s" % (stop[2], state["unknown"]), stop[1])
+        return out(False, False, value, stop[2], stop[1])
+    if state["unknown"]:
+        return out(None, None, value, state["unknown"], None)
+    if state["nounset"] and value is None:
+        return out(False, False, None, "set -u and %s unset: the job's test of it stops the shell" % key, None)
+    runs = value == "1"
+    why = "%s=%r after sourcing%s" % (key, value, "" if not stop else " (%s)" % stop[2])
+    result = out(runs, True, value, why, stop[1] if stop else None)
+    result["_text"] = upto
+    result["_errexit"] = state["errexit"]
+    return result

@@ -17,7 +17,8 @@ import stat
 
 from .. import caps
 from ..errors import ParseError
-from ..parsers import domxml, qemuargv
+from ..parsers import domxml, qemuargv, qemulog
+from ..parsers import procs as procinfo
 from ..textsafe import ascii_int
 from . import deployment, specs
 from .reader import MISSING, OK, RootReader
@@ -80,6 +81,17 @@ def collect_node_sources(reader, layout, live):
             if builtin["status"] == OK:
                 break
     out["kernel.modules_builtin"] = builtin
+    index = {}
+    if release:
+        for base in specs.MODULES_BASES:
+            if not reader.exists("%s/%s/modules.dep" % (base, release)):
+                continue
+            for key, name, parser in specs.INDEX_SPECS:
+                spec = specs.Spec("kernel.modules_" + key, "%s/%s/%s" % (base, release, name), "file", specs.WHOLE,
+                                  parser, specs.ALL_SHAPES, name)
+                index[key] = specs.read_source(reader, spec)
+            break
+    out["kernel.index"] = index
     return out
 
 
@@ -97,6 +109,8 @@ def kernel_facts(sources):
         "modprobe_conf": sources["kernel.modprobe_conf"],
         "modules_load_d": sources["kernel.modules_load_d"],
         "etc_modules": sources["kernel.etc_modules"],
+        "cmdline": sources.get("kernel.cmdline"),
+        "index": sources.get("kernel.index") or {},
     }
 
 
@@ -120,7 +134,7 @@ def _xml_names(reader, directory):
 
 def domains_from_files(reader, layout):
     """Domains from libvirt's own files: live status (<domstatus>) and persistent definitions."""
-    status_dir, config_dir = layout["run_dir"] + "/qemu", layout["config_dir"] + "/qemu"
+    status_dir, config_dir = layout["qemu_run_dir"], layout["qemu_config_dir"]
     domains = {}
     errors = []
     names, error = _xml_names(reader, status_dir)
@@ -205,7 +219,7 @@ def domains_from_libvirt(uri, reader, layout=None):
             except ParseError as exc:
                 dom["xml_error"] = "live XML of %s: %s" % (dom["name"], exc)
             if dom["state"] not in ("shutoff",):
-                status = reader.read("%s/qemu/%s.xml" % (layout["run_dir"], dom["name"])) if _SAFE_NAME.match(dom["name"]) else None
+                status = reader.read("%s/%s.xml" % (layout["qemu_run_dir"], dom["name"])) if _SAFE_NAME.match(dom["name"]) else None
                 if status is not None and status.ok:
                     try:
                         dom["pid"] = (domxml.parse_domain_xml(status.text()).get("status") or {}).get("pid")
@@ -226,8 +240,13 @@ def _version_string(number):
     return "%d.%d.%d" % (number // 1000000, (number // 1000) % 1000, number % 1000)
 
 
-def scan_processes(reader, layout, notes=None):
-    """One pass over /proc: qemu-looking processes by pid, with their comm.
+def scan_processes(reader, layout, notes=None, stats=None):
+    """One pass over /proc: qemu processes by pid, with their comm.
+
+    A real host's /proc holds kernel threads whose comm starts with ``kvm``
+    (``kvm-pit/<pid>``, ``kvm-nx-lpage-re``), other programs named ``qemu-*``
+    and zombies: none of them is a qemu to judge (issue 10). ``stats`` gets
+    ``{"listed": {pid}, "skipped": {kind: count}}``.
 
     At most ``caps.MAX_PIDS`` entries are examined and ``caps.MAX_QEMU`` qemu processes kept; a cut is
     said in ``notes`` ("N more not shown").
@@ -240,16 +259,29 @@ def scan_processes(reader, layout, notes=None):
         notes.append(caps.more(len(pids) - caps.MAX_PIDS, "/proc entries") + " (cap %d): not examined for qemu"
                      % caps.MAX_PIDS)
     found = {}
-    skipped = 0
+    skipped = {}
+    over = 0
     for pid in pids[:caps.MAX_PIDS]:
         comm = reader.read("/proc/%d/comm" % pid, max_bytes=256)
-        if comm.ok and layout["qemu_comm_re"].match(comm.text().strip()):
+        if not comm.ok:
+            continue
+        text = comm.text().strip()
+        if not (layout["qemu_comm_re"].match(text) or text.startswith(("kvm", "qemu"))):
+            continue
+        status = reader.read("/proc/%d/status" % pid, max_bytes=4096)
+        kind, _why = procinfo.qemu_process_kind(text, status.text() if status.ok else None)
+        if kind == "qemu" and layout["qemu_comm_re"].match(text):
             if len(found) >= caps.MAX_QEMU:
-                skipped += 1
+                over += 1
                 continue
-            found[pid] = comm.text().strip()
-    if skipped and notes is not None:
-        notes.append(caps.more(skipped, "qemu process(es)") + " (cap %d): not judged" % caps.MAX_QEMU)
+            found[pid] = text
+        else:
+            key = kind if kind != "qemu" else "other-program"
+            skipped[key] = skipped.get(key, 0) + 1
+    if over and notes is not None:
+        notes.append(caps.more(over, "qemu process(es)") + " (cap %d): not judged" % caps.MAX_QEMU)
+    if stats is not None:
+        stats.update(listed=set(pids), skipped=skipped)
     return found, None
 
 
@@ -261,6 +293,33 @@ def _argv_vhostfds(parsed):
             if number is not None:
                 named.add(number)
     return named
+
+
+def check_stale(dom, sources, listed, is_qemu, live):
+    """A status file whose pid is gone or now runs something else is stale (issue 10).
+
+    Only when the domains come from files (libvirt down, or a snapshot): a live
+    libvirt's answer is kept. Pid reuse is checked by the argv's ``-uuid`` /
+    ``-name``; "gone" needs a whole /proc (live, or a snapshot with pid 1 in it).
+    A stale domain is never judged and never planned for a restart.
+    """
+    if sources.get("domains") == "libvirt":
+        return
+    proc = dom.get("process") or {}
+    pid = dom.get("pid")
+    reason = None
+    if proc.get("argv"):
+        match, why = procinfo.match_domain(dom.get("name"), dom.get("uuid"), proc.get("parsed") or {})
+        if match is False or not is_qemu:
+            reason = "pid %s now belongs to another process (%s)" % (
+                pid, why if match is False else "not a qemu: %s" % proc["argv"][0])
+    elif proc.get("status") == MISSING and pid not in listed and 1 in listed and (live or len(listed) > 1):
+        reason = "pid %s is gone (no /proc/%s)" % (pid, pid)
+    if reason:
+        dom["stale_reason"] = "%s names pid %s but %s: the status file is stale (the domain is not running)" % (
+            dom.get("xml_source") or "the status file", pid, reason)
+        dom["state"] = "stale"
+        dom["process"] = None
 
 
 def collect_process(reader, pid):
@@ -357,7 +416,7 @@ def _match_processes(reader, domains, procs):
 def _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts):
     sources = {"domains": None, "domains_reason": None, "processes": "/proc", "root": reader.root}
     domains = None
-    status_dir, config_dir = layout["run_dir"] + "/qemu", layout["config_dir"] + "/qemu"
+    status_dir, config_dir = layout["qemu_run_dir"], layout["qemu_config_dir"]
     if live and use_libvirt:
         domains, versions, error = domains_from_libvirt(libvirt_uri, reader, layout)
         facts["versions"].update(versions)
@@ -381,6 +440,36 @@ def _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts):
     return domains, sources
 
 
+def libvirt_events(reader, layout, domains, tail_bytes, facts):
+    """libvirtd's own log and the audit log, where present, as per-domain evidence (issue 10.3).
+
+    libvirtd's warning names no domain: it goes to the domain whose QEMU log
+    shows a start right after it. The audit records name the domain and the NIC.
+    """
+    events = {"daemon_log": None, "audit_log": None}
+    for path in layout.get("daemon_logs") or []:
+        if reader.exists(path):
+            events["daemon_log"] = specs.read_source(reader, specs.DAEMON_LOG_SPEC._replace(cap=tail_bytes),
+                                                     {"daemon_log": path})
+            break
+    if reader.exists(specs.AUDIT_LOG_SPEC.path):
+        events["audit_log"] = specs.read_source(reader, specs.AUDIT_LOG_SPEC._replace(cap=tail_bytes))
+    facts["libvirt_events"] = dict((k, dict(v, parsed=None) if v else None) for k, v in events.items())
+    daemon = events["daemon_log"] if events["daemon_log"] and events["daemon_log"]["status"] == OK else None
+    audit = events["audit_log"] if events["audit_log"] and events["audit_log"]["status"] == OK else None
+    starts = {}
+    for dom in domains:
+        last = ((((dom.get("log") or {}).get("parsed")) or {}).get("last_start") or {})
+        if last.get("timestamp") and dom.get("name"):
+            starts[dom["name"]] = last["timestamp"]
+    warned = qemulog.attribute_by_start(daemon["parsed"]["vhost_open_failed"], starts) if daemon else {}
+    for dom in domains:
+        dom["libvirt_warnings"] = [dict(e, path=daemon["path"]) for e in warned.get(dom.get("name"), [])]
+        dom["audit_records"] = [dict(r, path=audit["path"]) for r in (audit["parsed"]["records"] if audit else [])
+                                if (r.get("uuid") and dom.get("uuid") and r["uuid"].lower() == dom["uuid"].lower())
+                                or (not r.get("uuid") and r.get("vm") == dom.get("name"))]
+
+
 def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_tail_bytes=LOG_TAIL_BYTES,
             deployment_override=None, budget=None, reader=None):
     """Everything the audit needs from one node, in one pass (schema: ``facts.py``).
@@ -396,8 +485,11 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
 
     shape = deployment.detect(reader, deployment_override)
-    layout = deployment.layout(shape["shape"])
-    facts["deployment"] = dict(shape, layout=dict((k, layout[k]) for k in deployment.LAYOUT_KEYS))
+    layout = deployment.refine(deployment.layout(shape["shape"]), reader)
+    if libvirt_uri == "qemu:///system" and layout.get("uri"):
+        libvirt_uri = layout["uri"]          # Sunbeam's libvirt listens on the snap's socket
+    facts["deployment"] = dict(shape, layout=dict([(k, layout[k]) for k in deployment.LAYOUT_KEYS] +
+                                                  [("shape", shape["shape"])]))
     if shape.get("error"):
         facts["errors"].append(shape["error"])
 
@@ -408,6 +500,17 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         rec = node["host.hostname"]
         facts["hostname"] = rec["parsed"] if rec["status"] == OK else None
     facts["qemu_kvm"] = node["config.qemu_kvm"]
+    if facts["qemu_kvm"].get("status") == OK and layout.get("vhost_key_job"):
+        # Files the defaults file sources with `.` (what dash would read too), for the boot job's outcome.
+        read = reader.read(facts["qemu_kvm"]["path"])
+        includes = {}
+        if read.ok:
+            from ..parsers import shellvars
+            for _line, target in shellvars._include_targets(read.text())[:8]:
+                inc = reader.read(target, max_bytes=specs.DEFAULT_CAP)
+                includes[target] = inc.text() if inc.ok else None if inc.status == MISSING else ""
+            facts["qemu_kvm"] = dict(facts["qemu_kvm"], text=read.text(), includes=includes,
+                                     job=layout.get("vhost_key_job"))
     facts["kernel"] = kernel_facts(node)
     facts["versions"]["kernel"] = facts["kernel"]["release"]
 
@@ -422,7 +525,9 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
                              "overridden": shape["overridden"]}
     facts["sources"] = sources
 
-    procs, error = scan_processes(reader, layout, facts["errors"])
+    scanned = {}
+    procs, error = scan_processes(reader, layout, facts["errors"], scanned)
+    sources["processes_skipped"] = scanned.get("skipped") or {}
     if error:
         facts["errors"].append("cannot list processes: %s" % error)
         procs = {}
@@ -431,12 +536,16 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         running = dom.get("state") not in ("shutoff",)
         pid = dom.get("pid")
         dom["process"] = (unclaimed.get(pid) or collect_process(reader, pid)) if pid and running else None
+        if dom["process"] is not None:
+            check_stale(dom, sources, scanned.get("listed") or set(), pid in (procs or {}), live)
+            running = dom.get("state") not in ("shutoff", "stale")
         dom["log"] = collect_log(reader, dom.get("name"), layout, log_tail_bytes) if running else None
         last = (((dom["log"] or {}).get("parsed") or {}).get("last_start") or {})
         for key in ("qemu", "libvirt"):
             if last.get(key + "_version") and not facts["versions"].get(key):
                 facts["versions"][key] = last[key + "_version"]
     facts["domains"] = domains
+    libvirt_events(reader, layout, domains, log_tail_bytes, facts)
     # qemu processes no domain claims (started by hand, by another libvirtd in
     # a container, or left behind): still judged by what they run.
     facts["orphan_qemu"] = [unclaimed[pid] for pid in sorted(unclaimed) if pid not in claimed]

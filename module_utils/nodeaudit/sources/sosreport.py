@@ -287,7 +287,8 @@ def _log(reader, name, layout, tail_bytes):
     """The QEMU log (specs.LOG_SPEC) in the first of libvirt's and TripleO's log directories that has it."""
     first = None
     for directory in LOG_DIRS:
-        rec = collect_mod.collect_log(reader, name, dict(layout, log_dir=directory), tail_bytes)
+        rec = collect_mod.collect_log(reader, name, dict(layout, log_dir=directory, qemu_log_dir=directory + "/qemu"),
+                                      tail_bytes)
         if rec.get("status") == OK:
             return rec
         first = first or rec

@@ -2,7 +2,7 @@
 
 A spec names one source: its logical name, the path (or path pattern) under
 the root, the size cap, the pure parser that reads it, and the deployment
-shapes it applies to. ``{run_dir}``, ``{log_dir}``, ``{config_dir}``,
+shapes it applies to. ``{qemu_run_dir}``, ``{qemu_log_dir}``, ``{qemu_config_dir}``,
 ``{defaults_file}`` come from the node's layout (``deployment.py``);
 ``{release}`` and ``{name}`` from what was read before (the kernel release, a
 domain's name). ``read_source`` (one small collector for every spec) reads a
@@ -86,6 +86,17 @@ NODE_SPECS = (
          "Debian's /etc/modules: modules loaded at boot"),
     Spec("config.qemu_kvm", "{defaults_file}", "file", WHOLE, parse_defaults, ALL_SHAPES,
          "VHOST_NET_ENABLED and the other qemu-kvm job settings"),
+    Spec("kernel.cmdline", "/proc/cmdline", "file", 64 * KIB, kmod.parse_kernel_cmdline, ALL_SHAPES,
+         "the kernel command line: modprobe.blacklist=, module_blacklist=, mod.param="),
+)
+
+# The module tree kmod resolves names in (needs the kernel release), read from the same base as modules.builtin.
+INDEX_SPECS = (
+    ("dep", "modules.dep", kmod.parse_modules_dep),
+    ("alias", "modules.alias", kmod.parse_modules_alias),
+    ("devname", "modules.devname", kmod.parse_modules_devname),
+    ("softdep", "modules.softdep", kmod.parse_modprobe_conf),
+    ("symbols", "modules.symbols", kmod.parse_modules_alias),
 )
 
 # Needs the kernel release: read after kernel.osrelease, first base that has it wins.
@@ -95,14 +106,19 @@ BUILTIN_SPECS = tuple(
     for base in MODULES_BASES)
 
 # libvirt's own files, per domain.
-STATUS_SPEC = Spec("libvirt.status", "{run_dir}/qemu/{name}.xml", "file", WHOLE, domxml.parse_domain_xml,
+STATUS_SPEC = Spec("libvirt.status", "{qemu_run_dir}/{name}.xml", "file", WHOLE, domxml.parse_domain_xml,
                    ALL_SHAPES, "the live status file (<domstatus> with the qemu pid) of a running domain")
-CONFIG_SPEC = Spec("libvirt.config", "{config_dir}/qemu/{name}.xml", "file", WHOLE, domxml.parse_domain_xml,
+CONFIG_SPEC = Spec("libvirt.config", "{qemu_config_dir}/{name}.xml", "file", WHOLE, domxml.parse_domain_xml,
                    ALL_SHAPES, "the persistent definition of a domain")
-LOG_SPEC = Spec("libvirt.qemu_log", "{log_dir}/qemu/{name}.log", "tail", LOG_TAIL_BYTES, qemulog.parse_qemu_log,
+LOG_SPEC = Spec("libvirt.qemu_log", "{qemu_log_dir}/{name}.log", "tail", LOG_TAIL_BYTES, qemulog.parse_qemu_log,
                 ALL_SHAPES, "the domain's QEMU log: the argv of the last start and QEMU's vhost messages")
-STATUS_DIR_SPEC = "{run_dir}/qemu"
-CONFIG_DIR_SPEC = "{config_dir}/qemu"
+STATUS_DIR_SPEC = "{qemu_run_dir}"
+CONFIG_DIR_SPEC = "{qemu_config_dir}"
+# libvirtd's own log (the shape's first existing ``daemon_logs`` entry) and the Linux audit log (issue 10.3).
+DAEMON_LOG_SPEC = Spec("libvirt.daemon_log", "{daemon_log}", "tail", LOG_TAIL_BYTES, qemulog.parse_libvirtd_log,
+                       ALL_SHAPES, "libvirtd's warnings when it cannot open /dev/vhost-net (the fallback is silent)")
+AUDIT_LOG_SPEC = Spec("audit.log", "/var/log/audit/audit.log", "tail", LOG_TAIL_BYTES, qemulog.parse_audit_log,
+                      ALL_SHAPES, "libvirt's VIRT_RESOURCE records of every /dev/vhost-net open, res=failed included")
 
 # Per qemu process (read by collect.collect_process; listed here so every source is in one place).
 PROCESS_SPECS = (
