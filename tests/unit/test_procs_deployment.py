@@ -97,11 +97,12 @@ def test_shapes_where_nothing_reads_the_key(tmp_path, shape):
 
 
 def test_fix_never_edits_a_file_juju_owns():
-    from nodeaudit.controller import plan
+    from nodeaudit.controller import remediation as plan
     owner = deployment.SHAPES["charmed"]["defaults_owner"]
     audit = {"reachable": True, "mode": "live",
-             "config": {"path": "/etc/default/qemu-kvm", "status": "ok", "vhost_net_enabled": "0", "owner": owner},
-             "kernel": {"vhost_net_loaded": True, "dev_vhost_net": True},
+             "config": {"path": "/etc/default/qemu-kvm", "status": "ok", "vhost_net_enabled": "0", "owner": owner,
+                        "sourceable": True, "key_line": 3, "read_by": "the qemu-kvm boot job"},
+             "kernel": {"vhost_net_loaded": True, "dev_vhost_net": True, "module_support": True, "can_provide": True},
              "checks": [{"id": "qemu_kvm.vhost_net_enabled", "state": "fail"},
                         {"id": "kernel.vhost_net", "state": "pass"}, {"id": "kernel.vhost_net_boot", "state": "pass"}]}
     steps = plan.remediation_steps(audit)

@@ -168,6 +168,8 @@ def _module_step(out, entry, checks, remove):
     notes = out["notes"]
     kernel_failed = (checks.get("kernel.vhost_net") or {}).get("state") in ("fail", "warn", "unknown", "error")
     boot_failed = (checks.get("kernel.vhost_net_boot") or {}).get("state") in ("fail", "warn")
+    if out.get("config_owned") and not kernel.get("vhost_net_builtin"):
+        boot_failed = True          # the owned file's key cannot be the boot loader: modules-load.d must be
     ok_now = kernel_can_provide(entry)[0]
     out["kernel_ok_after"] = ok_now
     if not (kernel_failed or boot_failed) or kernel.get("vhost_net_builtin"):
