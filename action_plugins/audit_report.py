@@ -1,36 +1,54 @@
 """Controller-side action: build the fleet report from every host's audit result
-and write audit.json / audit.xml / audit.md atomically, in one step.
+and write audit.json / audit.xml / audit.md atomically, in one step; print the
+fleet table (coloured when Ansible prints colour) and the report paths.
 
 Why an action plugin and not set_fact + copy: the bench profile showed the
 report role spending most of its time templating the whole fleet document
 through set_fact and shipping each report as `content` through copy (10 of
 12 s at 200 hosts). Here the pure code in module_utils/nodeaudit/controller/report.py
-(report.fleet, which the audit_fleet filter also serves) runs once on plain
-data, and module_utils/nodeaudit/controller/report_files.py writes each file atomically:
-a report is whole or absent, never partial (a full file system gives a clear
-error and leaves the previous report).
+runs once on plain data, and module_utils/nodeaudit/controller/report_files.py
+writes each file atomically: a report is whole or absent, never partial (a
+full file system gives a clear error and leaves the previous report).
+
+A limited run (``--limit``, or fewer hosts than the group has) is partial: by
+default it writes ``<basename>-partial.*`` and leaves the full fleet's report
+alone (``partial_overwrite: true`` replaces it). History: the full report
+being replaced is kept as ``<basename>.previous.json`` and the new one says
+what changed since it (``changes``).
 """
 import os
 import sys
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible.utils.color import stringc
+from ansible.utils.display import Display
 
 _MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
 if _MODULE_UTILS not in sys.path:
     sys.path.insert(0, _MODULE_UTILS)
 
+from nodeaudit.controller import history as _history  # noqa: E402
 from nodeaudit.controller import report as _report  # noqa: E402
 from nodeaudit.checks import GATE_DEFAULT  # noqa: E402
 from nodeaudit.controller.plain import plain as _plain  # noqa: E402
-from nodeaudit.controller.report_files import ReportWriteError, write_reports  # noqa: E402
+from nodeaudit.controller.report_files import ReportWriteError, load_report, write_reports  # noqa: E402
+
+display = Display()
+SUMMARY_MODES = ("full", "short", "none")
+
+
+def _colour(text, state):
+    colour = _report.COLOURS.get(state)
+    return stringc(text, colour) if colour else text
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
     _VALID_ARGS = frozenset(("hosts", "dest", "basename", "policy_name", "policy_digest", "generated_at",
-                             "fail_on", "expose_doc"))
+                             "fail_on", "expose_doc", "limit", "hosts_in_inventory", "started_at", "duration_s",
+                             "summary", "partial_overwrite", "markdown_budget", "results_var", "hosts_group"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -38,18 +56,44 @@ class ActionModule(ActionBase):
         hosts = [str(h) for h in args.get("hosts") or []]
         dest = str(args["dest"])
         basename = str(args.get("basename") or "audit")
+        summary_mode = str(args.get("summary") or "full")
+        if summary_mode not in SUMMARY_MODES:
+            return dict(failed=True, audit_exit_status=5,
+                        msg="audit_summary must be one of %s, not %r" % (", ".join(SUMMARY_MODES), summary_mode))
+        results_var = str(args.get("results_var") or "audit_result")
         hostvars = task_vars["hostvars"]
-        results = dict((name, _plain(hostvars[name].get("audit_result") if name in hostvars else None))
+        results = dict((name, _plain(hostvars[name].get(results_var)) if name in hostvars else None)
                        for name in hosts)
+        limit = args.get("limit")
+        limit = None if limit in (None, "", []) else (",".join(limit) if isinstance(limit, list) else str(limit))
+        in_inventory = args.get("hosts_in_inventory")
+        run = {"limit": limit, "hosts_in_inventory": int(in_inventory) if in_inventory is not None else len(hosts),
+               "started_at": str(args["started_at"]) if args.get("started_at") else None,
+               "duration_s": float(args["duration_s"]) if args.get("duration_s") is not None else None,
+               "hosts_group": str(args["hosts_group"]) if args.get("hosts_group") else None}
         doc = _report.fleet(results, str(args.get("policy_name") or "default"), str(args.get("policy_digest") or ""),
-                            str(args.get("generated_at")), host_order=hosts)
+                            str(args.get("generated_at")), host_order=hosts, run=run)
+        partial = doc["run"]["partial"]
+        previous = load_report(os.path.join(dest, "%s.json" % basename))
+        doc["changes"] = _history.changes(previous, doc, partial=partial)
+        name = basename if not partial or args.get("partial_overwrite") else "%s-partial" % basename
+        budget = args.get("markdown_budget")
         try:
-            files = write_reports(doc, dest, basename)
+            files = write_reports(doc, dest, name, keep_previous=(name == basename),
+                                  markdown_budget=int(budget) if budget else _report.MARKDOWN_BUDGET)
         except ReportWriteError as exc:
-            raise AnsibleActionFail(exc.strerror)
+            display.error("%s" % exc.strerror)
+            return dict(failed=True, audit_exit_status=6, msg=exc.strerror, changed=False)
         fail_on = tuple(str(s) for s in (args.get("fail_on") or GATE_DEFAULT))
-        result.update(changed=False, files=files, summary=doc["summary"], table=_report.table(doc),
-                      gate=_report.gate(doc, fail_on))
+        gate = _report.gate(doc, fail_on)
+        if summary_mode != "none":
+            display.display(_report.table(doc, summary=summary_mode, colour=_colour))
+        display.display("reports: %s" % ", ".join(files))
+        result.update(changed=False, files=files, summary=doc["summary"], gate=gate, partial=partial,
+                      host_drift=dict((h, _report.host_drift(e, fail_on)) for h, e in doc["hosts"].items()),
+                      host_state=dict((h, e.get("state")) for h, e in doc["hosts"].items()),
+                      host_reason=dict((h, e.get("reason")) for h, e in doc["hosts"].items()),
+                      changes=doc["changes"])
         if args.get("expose_doc"):
             result["ansible_facts"] = {"audit_doc": doc}
         return result

@@ -89,6 +89,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+duration_s:
+  description: Seconds the audit took on the node.
+  returned: success
+  type: float
+  sample: 0.042
 audit:
   description: The audit of the node.
   returned: always
@@ -135,6 +140,7 @@ audit:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.nodeaudit.sources.collect import collect
@@ -147,6 +153,7 @@ from ansible.module_utils.nodeaudit.redact import scrub
 
 
 def run_module():
+    started = time.monotonic()
     module = AnsibleModule(
         argument_spec=dict(
             root=dict(type="path", default="/"),
@@ -186,7 +193,8 @@ def run_module():
     annotate(audit, policy, [params["host_name"]] if params["host_name"] else [])
     # Everything that leaves the node goes through the one redactor and the one
     # text-safety function (nodeaudit.redact.scrub): evidence, reasons, names, errors.
-    module.exit_json(changed=False, audit=scrub(audit))
+    # duration_s: how long the audit took on the node (the JUnit testsuite's time).
+    module.exit_json(changed=False, audit=scrub(audit), duration_s=round(time.monotonic() - started, 3))
 
 
 def main():
