@@ -33,7 +33,7 @@ def fleet_run(tmp_path_factory):
 def test_exit_status_says_drift(fleet_run):
     proc, _ = fleet_run
     assert proc.returncode == 2, proc.stdout[-3000:]
-    assert "Drift: fail:" in proc.stdout
+    assert "fatal: [trusty-2014.fail]: DRIFT => drift: fail: qemu_kvm.vhost_net_enabled" in proc.stdout
 
 
 def test_terminal_ends_with_the_fleet_table_not_json(fleet_run):

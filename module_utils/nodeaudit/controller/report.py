@@ -256,7 +256,7 @@ def changes_lines(changes):
     if not changes:
         return []
     if changes.get("previous") is None:
-        return ["", "changes: no previous report to compare with (%s)" % changes.get("reason", "first run")]
+        return ["", "changes: %s" % changes.get("reason", "no previous report to compare with")]
     lines = ["", "changes since %s:" % changes["previous"]]
     parts = [("newly failing", changes.get("newly_failing")), ("fixed", changes.get("fixed")),
              ("newly needing a restart", changes.get("newly_needing_restart")),
