@@ -9,8 +9,8 @@ README, by ending the run with it once the recap is printed:
 0     no drift
 2     drift: a host failed the gate (that host is `failed` in the recap)
 4     a host was unreachable (and `unreachable` is in audit_fail_on)
-5     invalid policy or options (a task of the audit_policy role, or a task
-      with `audit_exit_status: 5`, failed)
+5     invalid policy or options (a task of the audit_policy role, a role's
+      argument-spec validation, or a task with `audit_exit_status: 5`, failed)
 6     the reports could not be written
 7     no host to audit
 ====  =====================================================================
@@ -56,6 +56,9 @@ class CallbackModule(CallbackBase):
 
     @staticmethod
     def _task_status(task):
+        action = getattr(task, "action", "") or ""
+        if action == "validate_argument_spec" or action.endswith(".validate_argument_spec"):
+            return 5        # a role's options do not match its meta/argument_specs.yml
         value = (getattr(task, "vars", None) or {}).get("audit_exit_status")
         if value is None:
             role = getattr(task, "_role", None)

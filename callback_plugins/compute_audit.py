@@ -11,6 +11,9 @@ It is the default stdout callback (ansible.builtin.default) with two changes:
   "Task failed" block and its YAML excerpt; the audit task's own (ignored)
   failure or unreachability is not printed, since the status task says it.
 
+- the roles' argument-spec validation (meta/argument_specs.yml) prints
+  nothing when it passes.
+
 Every other event is the default callback's. Used when ansible.cfg says
 ``stdout_callback = compute_audit``; with any other stdout callback (AWX/AAP)
 the report action prints the table itself, uncoloured.
@@ -70,6 +73,8 @@ class CallbackModule(DefaultCallback):
     CALLBACK_NAME = "compute_audit"
 
     def v2_runner_on_ok(self, result):
+        if _is(result.task, "validate_argument_spec"):
+            return          # the roles' argument specs passed: nothing to say (a failure is printed)
         super(CallbackModule, self).v2_runner_on_ok(result)
         table = result.result.get("table") if _is(result.task, "audit_report") else None
         if table:

@@ -70,6 +70,15 @@ options:
         whole task above this.
     type: float
     default: 240
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; check mode returns the same audit.
+  diff_mode:
+    support: none
+    details: It changes nothing, so there is no difference to show.
+  platform:
+    platforms: linux
 notes:
   - Needs root (or read access to C(/proc/<pid>/fd) of the qemu processes) to see vhost fds.
   - Secrets in the qemu argv (VNC/SPICE passwords, C(-object secret) data) are redacted from all output.
@@ -120,6 +129,32 @@ audit:
       type: dict
     needs_restart:
       description: Names of the domains whose qemu must be started again to get vhost-net.
+      type: list
+      elements: str
+    schema_version:
+      description: Version of this result's shape.
+      type: int
+      sample: 1
+    host:
+      description: The hostname read on the node.
+      type: str
+    mode:
+      description: C(live) or C(snapshot).
+      type: str
+    root:
+      description: The root every path was read under.
+      type: str
+    kernel:
+      description: What the kernel layer showed (vhost_net loaded, built in, /dev/vhost-net, blacklists,
+        install blocks, boot loading, whether a qemu started now can get vhost-net and why not).
+        Every field is in C(schemas/audit.schema.json).
+      type: dict
+    config:
+      description: What C(/etc/default/qemu-kvm) showed (path, status, the value /bin/sh ends with, the line,
+        whether /bin/sh can source it). Every field is in C(schemas/audit.schema.json).
+      type: dict
+    errors:
+      description: Things that could not be read, said plainly.
       type: list
       elements: str
     policy:

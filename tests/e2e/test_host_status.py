@@ -181,3 +181,20 @@ def test_short_summary_lists_only_hosts_with_findings(tmp_path):
             if l.startswith(("builtin.pass ", "trusty-2014.fail ")) and " : ok=" not in l]
     assert rows == ["trusty-2014.fail"]
     assert "3 clean hosts not listed" in proc.stdout
+
+
+def test_the_repository_playbook_runs_from_any_directory_without_its_ansible_cfg(tmp_path):
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith("ANSIBLE_"))
+    env["ANSIBLE_NOCOLOR"] = "1"
+    with open(os.path.join(SNAP, "inventory.yml")) as handle:
+        inv = yaml.safe_load(handle)
+    for spec in inv["all"]["children"]["compute"]["hosts"].values():
+        spec["audit_root"] = spec["audit_root"].replace("{{ inventory_dir }}", SNAP)
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump(inv))
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                           os.path.join(REPO, "audit.yml"), "-i", "inv.yml", "-e", "audit_report_dir=out"],
+                          cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    assert "was not found" not in proc.stdout
+    validate_audit_json(tmp_path / "out" / "audit.json")       # a relative path from where the user stands
