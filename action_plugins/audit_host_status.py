@@ -61,6 +61,7 @@ class ActionModule(ActionBase):
         restarts = entry.get("needs_restart") or []
         if mode == "fix":
             left, notes = fix_left(entry, _plain(args.get("policy") or {}), bool(args.get("kernel_cannot_provide")))
+            result["audit_statement"] = True     # said on the screen even when ok (callback compute_audit)
             if left and self._task.check_mode:
                 result["msg"] = "check mode: the fix would change what is left here: %s" % "; ".join(left)
             elif left:
@@ -79,6 +80,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="drift: %s" % "; ".join(drift))
         elif drift:
             result["msg"] = "drift, reported only (audit_fail_on_drift=false): %s" % "; ".join(drift)
+            result["audit_statement"] = True
         else:
             result["msg"] = "no drift (%s)" % entry.get("state")
         return result

@@ -75,6 +75,13 @@ class CallbackModule(DefaultCallback):
     def v2_runner_on_ok(self, result):
         if _is(result.task, "validate_argument_spec"):
             return          # the roles' argument specs passed: nothing to say (a failure is printed)
+        if _is(result.task, "audit_host_status") and result.result.get("audit_statement"):
+            # The plain statement of what is left (after --tags fix, or drift only reported).
+            if self._last_task_banner != result.task._uuid:
+                self._print_task_banner(result.task)
+            self._display.display("ok: [%s] => %s" % (self.host_label(result), result.result.get("msg")),
+                                  color=C.COLOR_OK)
+            return
         super(CallbackModule, self).v2_runner_on_ok(result)
         table = result.result.get("table") if _is(result.task, "audit_report") else None
         if table:
