@@ -411,8 +411,14 @@ def _md_head(doc, json_name):
     return lines
 
 
+def _code_id(cid):
+    """A registered check id as code; anything else (a report read back from disk) escaped as text."""
+    return "`%s`" % cid if cid in CHECKS else md(cid)
+
+
 def _md_fleet(doc, names):
-    lines = ["", "## Fleet", "", "| host | state | %s | needs restart |" % " | ".join(md(c) for c in list(CHECKS)),
+    # Check ids are the registry's own (never node text): shown as code.
+    lines = ["", "## Fleet", "", "| host | state | %s | needs restart |" % " | ".join("`%s`" % c for c in CHECKS),
              "|---|---|%s---|" % ("---|" * len(list(CHECKS)))]
     for name in names:
         entry = doc["hosts"][name]
@@ -438,14 +444,14 @@ def _md_host(name, entry):
         lines += ["", "Evidence (%s): %s." % (md(confidence.get("level")), md(confidence["note"]))]
     lines += ["", "| check | state | expected | found | reason |", "|---|---|---|---|---|"]
     for c in entry["checks"]:
-        lines.append("| %s | %s | %s | %s | %s |" % (md(c["id"]), md(c["state"]), md(c.get("expected")),
+        lines.append("| %s | %s | %s | %s | %s |" % (_code_id(c["id"]), md(c["state"]), md(c.get("expected")),
                                                      md(c.get("actual")), md(c.get("reason"))))
     todo = [c for c in entry["checks"] if c["state"] in ("fail", "warn") and c["id"] in CHECKS]
     if todo:
         lines += ["", "What to do:", ""]
         for c in todo:
             fix = CHECKS[c["id"]]["remediation"]
-            lines.append("- %s: %s (disruption: %s)" % (md(c["id"]), md(fix["text"]), md(fix["disruption"])))
+            lines.append("- %s: %s (disruption: %s)" % (_code_id(c["id"]), md(fix["text"]), md(fix["disruption"])))
     rows = []
     for d in entry.get("domains") or []:
         verdict = {True: "yes", False: "**no**", None: "-"}
