@@ -55,7 +55,7 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("hosts", "dest", "basename", "policy_name", "policy_digest", "generated_at",
                              "fail_on", "expose_doc", "limit", "hosts_in_inventory", "started_at", "duration_s",
                              "summary", "partial_overwrite", "markdown_budget", "results_var", "hosts_group",
-                             "prometheus"))
+                             "prometheus", "prometheus_per_host"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -131,6 +131,10 @@ class ActionModule(ActionBase):
                       host_state=dict((h, e.get("state")) for h, e in doc["hosts"].items()),
                       host_reason=dict((h, e.get("reason")) for h, e in doc["hosts"].items()),
                       changes=doc["changes"])
+        if boolean(args.get("prometheus_per_host") or False):
+            # For each node's own textfile directory (roles/audit_report/tasks/status.yml copies it there).
+            result["host_prometheus"] = dict((h, _prometheus.exposition(doc, hosts=[h])) for h in doc["hosts"]
+                                             if doc["hosts"][h].get("reachable"))
         if boolean(args.get("expose_doc") or False):
             result["ansible_facts"] = {"audit_doc": doc}
         return result

@@ -80,6 +80,10 @@ options:
   prometheus:
     description: A directory (C(compute_audit.prom) in it) or a C(.prom) file for the Prometheus text exposition.
     type: path
+  prometheus_per_host:
+    description: Return each reachable host's own Prometheus text as C(host_prometheus).
+    type: bool
+    default: false
   expose_doc:
     description: Set the fleet document as the fact C(audit_doc) (the fix's planner reads it).
     type: bool
@@ -136,6 +140,10 @@ host_state:
 host_reason:
   description: Per host, the reason of an unreachable or failed host.
   returned: success
+  type: dict
+host_prometheus:
+  description: Per reachable host, its own Prometheus text (with I(prometheus_per_host)).
+  returned: when prometheus_per_host
   type: dict
 changes:
   description: What changed since the previous report (see schemas/audit.schema.json).

@@ -157,3 +157,22 @@ def test_a_path_that_node_exporter_would_not_read_is_refused(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=300)
     assert proc.returncode == 5 and "ending in .prom" in proc.stdout
+
+
+def test_per_node_textfile(tmp_path):
+    node_dir = tmp_path / "node-textfile"
+    node_dir.mkdir()
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "audit.yml",
+           "-i", os.path.join(SNAP, "inventory.yml"), "--limit", "trusty-2014.fail",
+           "-e", "audit_report_dir=%s" % tmp_path, "-e", "audit_prometheus_node_dir=%s" % node_dir]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    text = (node_dir / "compute_audit.prom").read_text()
+    hosts = set(re.findall(r'host="([^"]+)"', text))
+    assert hosts == {"trusty-2014.fail"}
+    if PROMTOOL:
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, universal_newlines=True)
+        assert check.returncode == 0, check.stdout
