@@ -83,12 +83,13 @@ class CallbackModule(DefaultCallback):
                                   color=C.COLOR_OK)
             return
         super(CallbackModule, self).v2_runner_on_ok(result)
-        table = result.result.get("table") if _is(result.task, "audit_report") else None
-        if table:
-            self._display.display(colour_table(table))
+        if _is(result.task, "audit_report"):
+            table = result.result.get("table")
+            if table:
+                self._display.display(colour_table(table))
             files = result.result.get("files") or []
             if files:
-                self._display.display("reports: %s" % ", ".join(files))
+                self._display.display("reports: %s" % ", ".join(files))     # always, even without the table
 
     def _once(self, result, word):
         if self._last_task_banner != result.task._uuid:

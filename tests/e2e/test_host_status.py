@@ -181,6 +181,10 @@ def test_short_summary_lists_only_hosts_with_findings(tmp_path):
             if l.startswith(("builtin.pass ", "trusty-2014.fail ")) and " : ok=" not in l]
     assert rows == ["trusty-2014.fail"]
     assert "3 clean hosts not listed" in proc.stdout
+    none = playbook("-i", os.path.join(SNAP, "inventory.yml"), "-e", "audit_report_dir=%s" % tmp_path,
+                    "-e", "audit_summary=none")
+    assert "Fleet audit against policy" not in none.stdout
+    assert "reports: %s" % (tmp_path / "audit.json") in none.stdout          # the paths are always printed
 
 
 def test_the_repository_playbook_runs_from_any_directory_without_its_ansible_cfg(tmp_path):
