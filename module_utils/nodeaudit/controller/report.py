@@ -407,7 +407,9 @@ def _md_head(doc, json_name):
                                     s["domains_needing_restart"])]
     changes = doc.get("changes")
     if changes:
-        lines += ["", "## Changes", ""] + [md(l.strip()) if l.strip() else "" for l in changes_lines(changes)[1:]]
+        said = [l.strip() for l in changes_lines(changes)[1:] if l.strip()]
+        said = [l[len("changes: "):] if l.startswith("changes: ") else l for l in said]
+        lines += ["", "## Changes", ""] + [("- " + md(l)) if i else md(l) for i, l in enumerate(said)]
     return lines
 
 
