@@ -131,7 +131,8 @@ def build(hosts, policy_name, policy_digest, generated_at, host_order=None, run=
     run.setdefault("limit", None)
     run["hosts_audited"] = len(names)
     run.setdefault("hosts_in_inventory", len(names))
-    run["partial"] = bool(run.get("limit")) or run["hosts_in_inventory"] > len(names)
+    # Partial: fewer hosts than the group has (a --limit that covers the whole group is not).
+    run["partial"] = run["hosts_in_inventory"] > len(names)
     doc = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": generated_at,
