@@ -62,3 +62,14 @@ clean: lab-down
 BENCH_DEPS := deps
 include tests/lab/lab.mk
 include bench/bench.mk
+
+# The Ansible collection vhostaudit.compute, built from this repository's layout
+# (scripts/build_collection.py): build/vhostaudit-compute-<version>.tar.gz.
+.PHONY: collection collection-test
+collection: deps
+	$(PYTHON) scripts/build_collection.py
+
+# ansible-test on the built collection: the sanity tests that run here without
+# a container or a download from outside the package registries, and the units.
+collection-test: collection
+	$(PYTHON) -m pytest -q tests/e2e/test_collection.py

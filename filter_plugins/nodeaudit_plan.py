@@ -43,13 +43,25 @@ def restart_plan(hosts, policies, restart_without_vhost=False, instances=None, n
         raise AnsibleFilterError("restart planner: %s" % exc)
 
 
-def restart_plan_json(plan_doc, generated_at=None):
-    """reports/restart-plan.json: ``waves`` as lists of ``{host, domain}``; ``steps`` with every detail."""
+def restart_plan_json(plan_doc, generated_at=None, previous=None):
+    """reports/restart-plan.json: ``waves`` as lists of ``{host, domain}``; ``steps`` with every detail
+    (schemas/restart-plan.schema.json).
+
+    ``previous`` is the text of the file being replaced: when the plan is the
+    same, its ``generated_at`` is kept, so an unchanged plan is not rewritten
+    (a second ``--tags fix`` run is ``changed=0``).
+    """
     doc = _plain(plan_doc)
     out = {"schema_version": doc.get("schema_version"), "generated_at": generated_at,
            "waves": _plan.plan_waves(doc), "steps": doc.get("waves"), "skipped": doc.get("skipped"),
            "windows": doc.get("windows"), "limits": doc.get("limits"), "groups": doc.get("groups"),
            "errors": doc.get("errors"), "summary": doc.get("summary")}
+    try:
+        old = json.loads(str(previous)) if previous else None
+    except ValueError:
+        old = None
+    if isinstance(old, dict) and dict(old, generated_at=None) == dict(out, generated_at=None):
+        out["generated_at"] = old.get("generated_at")
     return json.dumps(out, indent=2, sort_keys=True) + "\n"
 
 

@@ -75,6 +75,15 @@ options:
         whole task above this.
     type: float
     default: 240
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; check mode returns the same audit.
+  diff_mode:
+    support: none
+    details: It changes nothing, so there is no difference to show.
+  platform:
+    platforms: linux
 notes:
   - Needs root (or read access to C(/proc/<pid>/fd) of the qemu processes) to see vhost fds.
   - Secrets in the qemu argv (VNC/SPICE passwords, C(-object secret) data) are redacted from all output.
@@ -94,6 +103,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+duration_s:
+  description: Seconds the audit took on the node.
+  returned: success
+  type: float
+  sample: 0.042
 audit:
   description: The audit of the node.
   returned: always
@@ -122,6 +136,32 @@ audit:
       description: Names of the domains whose qemu must be started again to get vhost-net.
       type: list
       elements: str
+    schema_version:
+      description: Version of this result's shape.
+      type: int
+      sample: 1
+    host:
+      description: The hostname read on the node.
+      type: str
+    mode:
+      description: C(live) or C(snapshot).
+      type: str
+    root:
+      description: The root every path was read under.
+      type: str
+    kernel:
+      description: What the kernel layer showed (vhost_net loaded, built in, /dev/vhost-net, blacklists,
+        install blocks, boot loading, whether a qemu started now can get vhost-net and why not).
+        Every field is in C(schemas/audit.schema.json).
+      type: dict
+    config:
+      description: What C(/etc/default/qemu-kvm) showed (path, status, the value /bin/sh ends with, the line,
+        whether /bin/sh can source it). Every field is in C(schemas/audit.schema.json).
+      type: dict
+    errors:
+      description: Things that could not be read, said plainly.
+      type: list
+      elements: str
     policy:
       description: The effective (merged, validated) policy this node was judged against.
       type: dict
@@ -140,6 +180,7 @@ audit:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.nodeaudit.sources.collect import collect
@@ -153,6 +194,7 @@ from ansible.module_utils.nodeaudit.redact import scrub
 
 
 def run_module():
+    started = time.monotonic()
     module = AnsibleModule(
         argument_spec=dict(
             root=dict(type="path", default="/"),
@@ -194,7 +236,8 @@ def run_module():
     # Everything that leaves the node goes through the one redactor and the one
     # text-safety function (nodeaudit.redact.scrub): evidence, reasons, names, errors.
     # And within the result size cap (caps.limit_result says what it left out).
-    module.exit_json(changed=False, audit=limit_result(scrub(audit)))
+    # duration_s: how long the audit took on the node (the JUnit testsuite's time).
+    module.exit_json(changed=False, audit=limit_result(scrub(audit)), duration_s=round(time.monotonic() - started, 3))
 
 
 def main():

@@ -59,6 +59,14 @@ options:
 requirements:
   - libvirt-python (C(python3-libvirt)) on the node
   - root (or a libvirt account allowed to manage domains) on the node
+attributes:
+  check_mode:
+    support: full
+    details: Reports the domain's state and pid now, restarts nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: linux
 notes:
   - The guest is stopped hard, as a power cut (the same as a nova hard reboot). Plan restarts with the
     playbook's restart plan (HA groups, waves), not one by one by hand.

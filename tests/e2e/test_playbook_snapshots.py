@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
+from report_validation import undocumented_fields, validate_audit_json, validate_junit
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SNAP = os.path.join(REPO, "tests", "snapshots")
 pytestmark = [pytest.mark.e2e]
@@ -31,7 +33,7 @@ def fleet_run(tmp_path_factory):
 def test_exit_status_says_drift(fleet_run):
     proc, _ = fleet_run
     assert proc.returncode == 2, proc.stdout[-3000:]
-    assert "Drift: fail:" in proc.stdout
+    assert "fatal: [trusty-2014.fail]: DRIFT => drift: fail: qemu_kvm.vhost_net_enabled" in proc.stdout
 
 
 def test_terminal_ends_with_the_fleet_table_not_json(fleet_run):
@@ -43,7 +45,9 @@ def test_terminal_ends_with_the_fleet_table_not_json(fleet_run):
 
 def test_json_report_matches_every_snapshots_expectations(fleet_run):
     _, out = fleet_run
-    doc = json.loads((out / "audit.json").read_text())
+    doc = validate_audit_json(out / "audit.json")
+    assert undocumented_fields(doc) == []
+    assert doc["run"]["partial"] is False
     assert doc["schema_version"] == 1
     assert doc["policy"]["name"] == "default" and doc["policy"]["digest"].startswith("sha256:")
     assert doc["generated_at"].endswith("Z")
@@ -65,6 +69,7 @@ def test_json_report_matches_every_snapshots_expectations(fleet_run):
 
 def test_junit_and_markdown(fleet_run):
     _, out = fleet_run
+    validate_junit(out / "audit.xml")
     root = ET.parse(str(out / "audit.xml")).getroot()
     suites = dict((s.get("name"), s) for s in root.findall("testsuite"))
     assert suites["trusty-2014.fail"].get("failures") == "3"
@@ -78,8 +83,12 @@ def test_report_only_mode_exits_zero(tmp_path):
     proc = playbook("-i", os.path.join(SNAP, "inventory.yml"), "-e", "audit_report_dir=%s" % tmp_path,
                     "-e", "audit_fail_on_drift=false", "--limit", "trusty-2014.fail")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    doc = json.loads((tmp_path / "audit.json").read_text())
+    # A limited run is partial: it says so, and leaves the full fleet's report alone.
+    assert not (tmp_path / "audit.json").exists()
+    doc = validate_audit_json(tmp_path / "audit-partial.json")
     assert list(doc["hosts"]) == ["trusty-2014.fail"]
+    assert doc["run"]["partial"] is True and doc["run"]["limit"] == "trusty-2014.fail"
+    assert doc["run"]["hosts_in_inventory"] == 11
 
 
 def test_clean_hosts_pass_the_gate(tmp_path):
@@ -108,8 +117,10 @@ def test_unreachable_host_is_reported_and_others_audited(tmp_path):
                    "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
     proc = playbook("-i", str(inv), "-e", "audit_report_dir=%s" % tmp_path)
     assert proc.returncode != 0
-    doc = json.loads((tmp_path / "audit.json").read_text())
+    doc = validate_audit_json(tmp_path / "audit.json")
+    validate_junit(tmp_path / "audit.xml")
     assert doc["hosts"]["gone"]["reachable"] is False
+    assert doc["hosts"]["gone"]["state"] == "unreachable"
     assert doc["summary"]["unreachable"] == ["gone"]
     assert doc["hosts"]["trusty"]["state"] == "fail"
 

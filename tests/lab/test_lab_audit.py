@@ -23,6 +23,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from report_validation import undocumented_fields, validate_audit_json, validate_junit
+
 pytestmark = [pytest.mark.lab, pytest.mark.e2e, pytest.mark.slow]
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,7 +48,9 @@ def audit_run(lab_inventory, tmp_path_factory):
         pytest.fail("%s does not exist (yet): the end-to-end test needs the audit playbook" % PLAYBOOK,
                     pytrace=False)
     report_dir = str(tmp_path_factory.mktemp("lab-audit"))
-    argv = ["ansible-playbook", "audit.yml", "-i", lab_inventory, "-e", "audit_report_dir=" + report_dir]
+    os.mkdir(os.path.join(report_dir, "textfile"))
+    argv = ["ansible-playbook", "audit.yml", "-i", lab_inventory, "-e", "audit_report_dir=" + report_dir,
+            "-e", "audit_prometheus=" + os.path.join(report_dir, "textfile")]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     t0 = time.time()
     proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -79,6 +83,9 @@ def test_exit_status_says_drift(audit_run):
 def test_reports_written(audit_run, report):
     for fname in ("audit.json", "audit.xml", "audit.md"):
         assert os.path.getsize(os.path.join(audit_run.dir, fname)) > 0, fname
+    validate_junit(os.path.join(audit_run.dir, "audit.xml"))
+    validate_audit_json(report)
+    assert undocumented_fields(report) == []
     root = ET.parse(os.path.join(audit_run.dir, "audit.xml")).getroot()
     assert root.tag in ("testsuites", "testsuite")
     cases = list(root.iter("testcase"))
@@ -188,3 +195,46 @@ def test_node_verdicts(report, scenarios, lab_node):
                     dname, nwant["mac"], nwant["vhost"], None if have is UNSET else have, nic.get("reason")))
 
     assert not problems, "%s differs from tests/lab/scenarios/%s.yml:\n  %s" % (name, name, "\n  ".join(problems))
+
+
+# ------------------------------------------------------------------ Prometheus, scraped by a real node_exporter
+
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_node_exporter_serves_the_audit(audit_run, report):
+    import shutil
+    import urllib.request
+    exporter = shutil.which("prometheus-node-exporter")
+    if exporter is None:
+        pytest.fail("prometheus-node-exporter (Debian package) is not installed", pytrace=False)
+    port = _free_port()
+    proc = subprocess.Popen([exporter, "--web.listen-address=127.0.0.1:%d" % port, "--collector.disable-defaults",
+                             "--collector.textfile", "--collector.textfile.directory=" +
+                             os.path.join(audit_run.dir, "textfile")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        body = None
+        deadline = time.time() + 30
+        while time.time() < deadline and body is None:
+            try:
+                body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None, "node_exporter did not answer"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "node_textfile_scrape_error 0" in body, body[-2000:]
+    for name, entry in report["hosts"].items():
+        assert 'compute_audit_host_up{host="%s"} %d' % (name, 1 if entry["reachable"] else 0) in body
+    userspace = [(n, d["name"]) for n, e in report["hosts"].items() for d in e.get("domains") or []
+                 for nic in d.get("nics") or [] if nic.get("vhost") is False]
+    assert userspace, "the lab runs every VM in userspace"
+    for host, dom in userspace:
+        assert any(l.startswith("compute_audit_nic_vhost{") and 'host="%s"' % host in l and 'domain="%s"' % dom in l
+                   and l.endswith(" 0") for l in body.splitlines()), (host, dom)

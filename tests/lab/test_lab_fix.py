@@ -21,6 +21,8 @@ import time
 
 import pytest
 
+from report_validation import validate_audit_json, validate_plan_json
+
 from lab_tools import SCENARIOS, lab, ssh
 
 pytestmark = [pytest.mark.lab, pytest.mark.e2e, pytest.mark.slow]
@@ -39,14 +41,28 @@ def vhost_value(node):
 
 
 def playbook(tmp_path):
-    """audit.yml once the lead imports fix.yml there; until then a wrapper importing both."""
-    with open(os.path.join(REPO, "playbooks", "audit.yml")) as handle:
-        if re.search(r"import_playbook:\s*fix\.yml", handle.read()):
-            return os.path.join(REPO, "audit.yml")
-    wrapper = tmp_path / "audit-and-fix.yml"
-    wrapper.write_text("---\n- name: Audit\n  import_playbook: %s/playbooks/audit.yml\n"
-                       "- name: Fix\n  import_playbook: %s/playbooks/fix.yml\n" % (REPO, REPO))
-    return str(wrapper)
+    """The command users type: audit.yml --tags fix."""
+    return os.path.join(REPO, "audit.yml")
+
+
+def recap(out):
+    """{host: {ok, changed, unreachable, failed, ...}} from the PLAY RECAP."""
+    rows = {}
+    for line in out.split("PLAY RECAP", 1)[-1].splitlines():
+        m = re.match(r"^(\S+)\s+:\s+(.*)$", line)
+        if m:
+            rows[m.group(1)] = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2)))
+    return rows
+
+
+def assert_only_compute5_unreachable(r):
+    """The fix left nothing it could have fixed: every node ok, compute-5 (a closed port) unreachable: exit 4."""
+    rows = recap(r.out)
+    assert r.proc.returncode == 4, r.describe()
+    assert rows["compute-5"]["unreachable"] == 1, rows
+    for host, row in rows.items():
+        if host != "compute-5":
+            assert row["failed"] == 0 and row["unreachable"] == 0, (host, row, r.describe())
 
 
 class Run(object):
@@ -103,7 +119,8 @@ def fix(lab_inventory, tmp_path_factory):
                   "<target dev=\"vdz\" bus=\"virtio\"/></disk>#' > /tmp/{d}-broken.xml"
                   " && virsh define /tmp/{d}-broken.xml".format(d=dom))
 
-    yield {"run": run, "break_domain": break_domain, "tmp": tmp}
+    # The operator's reports directory, kept from one fix run to the next.
+    yield {"run": run, "break_domain": break_domain, "tmp": tmp, "reports": str(tmp_path_factory.mktemp("ops"))}
 
     # -- leave the lab as it was found ------------------------------------------------
     node, dom = BROKEN
@@ -125,14 +142,15 @@ def fix(lab_inventory, tmp_path_factory):
 
 def test_check_mode_shows_the_change_and_makes_none(fix):
     r = fix["run"]("--check", "--diff")
-    assert r.proc.returncode == 0, r.describe()
+    assert_only_compute5_unreachable(r)
     assert "-VHOST_NET_ENABLED=0\n+VHOST_NET_ENABLED=1" in r.out
     assert vhost_value("compute-1") == "0" and vhost_value("compute-4") == "0"
 
 
 def test_fix_flips_the_file_reports_the_kernel_and_plans_nothing(fix):
-    r = fix["run"]()
-    assert r.proc.returncode == 0, r.describe()
+    r = fix["run"](report_dir=fix["reports"])
+    assert_only_compute5_unreachable(r)
+    assert "fixed what the fix may fix; left:" in r.out
     assert vhost_value("compute-1") == "1" and vhost_value("compute-4") == "1"
     assert vhost_value("compute-2") == "1"  # untouched: it was already 1
     after = r.json("audit.json")["hosts"]
@@ -157,8 +175,11 @@ def test_fix_flips_the_file_reports_the_kernel_and_plans_nothing(fix):
 
 
 def test_second_run_changes_nothing(fix):
-    r = fix["run"]()
-    assert r.proc.returncode == 0, r.describe()
+    r = fix["run"](report_dir=fix["reports"])
+    assert_only_compute5_unreachable(r)
+    validate_plan_json(r.json("restart-plan.json"))
+    validate_audit_json(r.json("audit.json"))
+    assert all(row["changed"] == 0 for row in recap(r.out).values()), recap(r.out)
     for title in ("Set VHOST_NET_ENABLED=1", "Remove the vhost_net blacklist", "Load vhost_net now"):
         assert "changed:" not in r.task_output(title), title
 

@@ -37,7 +37,9 @@ def test_summary():
     assert s["failing_hosts_by_check"] == {"qemu_kvm.vhost_net_enabled": ["bad-1"]}
     assert s["not_evaluated_by_check"] == {"kernel.vhost_net": ["bad-1"]}
     assert s["hosts_by_state"]["pass"] == ["ok-1"]
-    assert s["hosts_by_state"]["error"] == ["gone-1", "broken-1"]
+    assert s["hosts_by_state"]["error"] == ["broken-1"]
+    assert s["hosts_by_state"]["unreachable"] == ["gone-1"]       # its own state: never counted twice
+    assert sum(len(v) for v in s["hosts_by_state"].values()) == s["hosts"]
     assert s["domains_needing_restart"] == 1
     assert doc["hosts"]["gone-1"]["reachable"] is False
     assert doc["hosts"]["broken-1"]["reachable"] is True
@@ -50,8 +52,12 @@ def test_gate():
     assert report.gate(doc, ("fail",))["reasons"] == ["fail: bad-1"]
     g = report.gate(doc, ("fail", "error", "unknown", "unreachable"))
     assert g["drift"] and g["reasons"] == ["unreachable: gone-1", "fail: bad-1", "error: broken-1", "unknown: bad-1"]
+    assert g["hosts"] == ["bad-1", "gone-1", "broken-1"]
+    assert report.host_drift(doc["hosts"]["ok-1"]) == []
+    assert report.host_drift(doc["hosts"]["gone-1"], ("fail",)) == []
     clean = report.build({"ok-1": _fleet()["hosts"]["ok-1"]}, "d", "x", "t")
-    assert report.gate(clean, ("fail", "error", "unknown", "unreachable")) == {"drift": False, "reasons": []}
+    assert report.gate(clean, ("fail", "error", "unknown", "unreachable")) == {"drift": False, "reasons": [],
+                                                                               "hosts": []}
 
 
 def test_junit_maps_states():

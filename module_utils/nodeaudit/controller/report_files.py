@@ -23,6 +23,10 @@ staging directory is removed by the next writer); one killed inside step 4
 leaves the commit directory, and the next writer or ``recover()`` completes
 the new set from it, so no mixed set survives a writer. The manifest lets a
 reader check that the files it holds are one run's (``check_set``).
+
+The report a run replaces is kept as ``<basename>.previous.json`` (history:
+the next report says what changed since it); it is part of the new set, so
+a failed run keeps the previous pair as it was too.
 """
 import errno
 import fcntl
@@ -42,7 +46,7 @@ class ReportWriteError(OSError):
     """The reports could not be written; the message says why in an operator's words."""
 
 
-def write_atomic(path, text):
+def write_atomic(path, text, mode=0o644):
     """Write text to path through a temporary file in the same directory and a rename."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
@@ -51,7 +55,7 @@ def write_atomic(path, text):
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -59,6 +63,20 @@ def write_atomic(path, text):
         except OSError:
             pass
         raise
+
+
+def load_report(path):
+    """A fleet report read back, or None when there is none or it is not one (history starts again)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("hosts"), dict) else None
+
+
+def _why(exc):
+    return "the file system is full" if exc.errno == errno.ENOSPC else exc.strerror
 
 
 def _fsync_dir(path):
@@ -129,8 +147,12 @@ class _Locked(object):
         os.close(self.fd)
 
 
-def write_reports(doc, dest, basename="audit"):
-    """<dest>/<basename>.json, .xml, .md and .manifest.json from the fleet document, as one set; the paths."""
+def write_reports(doc, dest, basename="audit", keep_previous=True, markdown_budget=report.MARKDOWN_BUDGET):
+    """<dest>/<basename>.json, .xml, .md and .manifest.json from the fleet document, as one set; the paths.
+
+    With ``keep_previous`` the JSON being replaced goes into the same set as
+    ``<basename>.previous.json``.
+    """
     staging = None
     committed = False
     try:
@@ -140,16 +162,26 @@ def write_reports(doc, dest, basename="audit"):
             recover(dest, basename)
             staging = tempfile.mkdtemp(prefix=".%s.new-" % basename, dir=dest)
             files, digests = [], {}
+            outputs = []
+            current = os.path.join(dest, "%s.json" % basename)
+            if keep_previous and load_report(current) is not None:
+                with open(current, "rb") as handle:
+                    outputs.append(("%s.previous.json" % basename, handle.read(), False))
             for suffix, render in RENDERERS:
-                name = "%s.%s" % (basename, suffix)
-                data = render(doc).encode("utf-8")
+                if suffix == "md":
+                    text = report.markdown(doc, budget=markdown_budget, json_name="%s.json" % basename)
+                else:
+                    text = render(doc)
+                outputs.append(("%s.%s" % (basename, suffix), text.encode("utf-8"), True))
+            for name, data, listed in outputs:
                 with open(os.path.join(staging, name), "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.chmod(os.path.join(staging, name), 0o644)
                 digests[name] = "sha256:" + hashlib.sha256(data).hexdigest()
-                files.append(os.path.join(dest, name))
+                if listed:
+                    files.append(os.path.join(dest, name))
             manifest = {"run": "%s %s" % (doc.get("generated_at"), os.path.basename(staging)[-8:]),
                         "generated_at": doc.get("generated_at"), "files": digests}
             name = "%s.%s" % (basename, MANIFEST)
@@ -168,7 +200,7 @@ def write_reports(doc, dest, basename="audit"):
     except OSError as exc:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
-        why = "the file system is full" if exc.errno == errno.ENOSPC else exc.strerror
+        why = _why(exc)
         if committed:
             raise ReportWriteError(exc.errno, "cannot finish replacing the reports in %s: %s (%s); the new set is "
                                    "whole in %s and the next run completes it"
