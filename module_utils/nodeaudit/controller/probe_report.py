@@ -30,6 +30,7 @@ from ..textsafe import safe_text
 
 SCHEMA_VERSION = 1
 FAIL_ON_DEFAULT = ("flapped", "late")
+DEDUP_S = 0.05  # two copies of one advert (its sender's tap, a peer's tap) are closer than this
 
 
 def _domain_verdicts(audit):
@@ -122,7 +123,7 @@ def _instance(entry, policy, late_factor, started, ended, seconds):
             if s["dir"] == "sent":
                 senders[(item["host"], item["nic"].get("domain"), item["nic"].get("tap"))] = s["src"]
     sender_groups = set(_ha_group_of(policy, d) for (_, d, _) in senders) - {None}
-    members, listeners, timeline_ads = [], [], []
+    members, listeners = [], []
     member_srcs = set(senders.values())
     for item in entry["nics"]:
         nic, inst = item["nic"], item["inst"]
@@ -135,26 +136,33 @@ def _instance(entry, policy, late_factor, started, ended, seconds):
                "vhost": (item["verdict"] or {}).get("vhost"),
                "needs_restart": (item["verdict"] or {}).get("needs_restart", False),
                "kernel_drops": (nic.get("kernel") or {}).get("drops"),
+               "vrrp_joins": list(nic.get("vrrp_joins") or []),
                "adverts_truncated": inst.get("adverts_truncated", False)}
         if ident in senders:
             members.append(rec)
-            timeline_ads += [{"t": a[0], "src": a[2], "priority": a[3], "advert_int_s": a[4]} for a in sent]
         elif _ha_group_of(policy, nic.get("domain")) in sender_groups and sender_groups:
             rec["role"] = "silent (backup)"
             members.append(rec)
         else:
             listeners.append({"host": item["host"], "domain": nic.get("domain"), "tap": nic.get("tap")})
-    # Senders heard but not captured as a member: keep their adverts (deduplicated across taps).
-    seen = set()
-    external = set()
+    # One stream of adverts for the instance: every copy captured (as it left a member's VM, or as
+    # another tap heard it), one per sender and moment (copies within DEDUP_S are one advert; the
+    # copy that left the VM wins). A member whose own tap was not captured (live-migrated to a
+    # host's tap the probe did not know) is still followed through what the others heard.
+    copies = []
     for item in entry["nics"]:
         for a in item["inst"].get("adverts") or []:
-            if a[1] == "heard" and a[2] not in member_srcs:
-                mark = (a[2], round(a[0], 2))
-                if mark not in seen:
-                    seen.add(mark)
-                    external.add(a[2])
-                    timeline_ads.append({"t": a[0], "src": a[2], "priority": a[3], "advert_int_s": a[4]})
+            copies.append((a[2], a[0], 0 if a[1] == "sent" else 1, a))
+    copies.sort(key=lambda c: (c[0], c[1], c[2]))
+    timeline_ads, last = [], {}
+    external = set()
+    for src, t, _, a in copies:
+        if src in last and t - last[src] < DEDUP_S:
+            continue
+        last[src] = t
+        if src not in member_srcs:
+            external.add(src)
+        timeline_ads.append({"t": t, "src": src, "priority": a[3], "advert_int_s": a[4]})
     tl = _adv.master_timeline(timeline_ads, start=started, end=ended)
     late_all, max_gap = [], None
     for rec in members:
@@ -182,7 +190,9 @@ def _instance(entry, policy, late_factor, started, ended, seconds):
             "master_changes": changes, "master_changes_count": len(changes),
             "handovers": tl["handovers"], "max_gap_s": max_gap,
             "late": sorted(late_all, key=lambda x: x["t"]), "max_no_master_s": tl["max_no_master_s"],
-            "no_master_s": tl["no_master_s"], "timeline": tl["segments"], "status": status}
+            "no_master_s": tl["no_master_s"], "timeline": tl["segments"], "status": status,
+            "last_advert": dict((a["src"], a["t"]) for a in sorted(timeline_ads, key=lambda x: x["t"])
+                                if a["priority"] > 0)}
     inst["summary"] = summary_line(inst, seconds)
     return inst
 

@@ -76,7 +76,8 @@ def assemble(program):
 
 
 def bpf_program(traffic="vrrp", ports=()):
-    """The classic BPF filter for `traffic`: "vrrp" (IPv4 protocol / IPv6 next header 112),
+    """The classic BPF filter for `traffic`: "vrrp" (IPv4 protocol / IPv6 next header 112, and
+    IGMP, IPv4 protocol 2, so a silent backup is seen joining 224.0.0.18),
     "udp" (UDP to or from one of `ports`, IPv4 unfragmented or IPv6), "bfd" (UDP 3784/4784).
 
     Same accept/drop decisions as tcpdump's `ip proto 112 or ip6 proto 112`
@@ -84,12 +85,12 @@ def bpf_program(traffic="vrrp", ports=()):
     kernel before AF_PACKET filters see the frame.
 
     >>> bpf_program("vrrp")[:3]
-    [(40, 0, 0, 12), (21, 0, 2, 2048), (48, 0, 0, 23)]
+    [(40, 0, 0, 12), (21, 0, 3, 2048), (48, 0, 0, 23)]
     """
     accept, drop = (RET_K, 0x40000, None, None), (RET_K, 0, None, None)
     if traffic == "vrrp":
         prog = [(LD_H_ABS, 12, None, None), (JEQ_K, 0x0800, None, "v6"),
-                (LD_B_ABS, 23, None, None), (JEQ_K, 112, "yes", "no"),
+                (LD_B_ABS, 23, None, None), (JEQ_K, 112, "yes", None), (JEQ_K, 2, "yes", "no"),
                 ("label", "v6"), (JEQ_K, 0x86DD, None, "no"),
                 (LD_B_ABS, 20, None, None), (JEQ_K, 112, "yes", "no"),
                 ("label", "yes"), accept, ("label", "no"), drop]
