@@ -89,7 +89,7 @@ def test_steady_pair_backup_is_silent_member_by_policy_and_ok():
     [inst] = doc["instances"]
     assert [(m["domain"], m.get("role")) for m in inst["members"]] == [
         ("keepalived-lb01", None), ("keepalived-lb02", "silent (backup)")]
-    assert inst["listeners"] == [{"host": "c2", "domain": "web-9", "tap": "t3"}]
+    assert inst["listeners"] == [{"host": "c2", "domain": "web-9", "tap": "t3", "vrrp_joins": []}]
     assert inst["status"] == "ok" and doc["exit_code"] == 0 and inst["master_changes"] == []
     assert inst["members"][0]["datapath"].startswith("unknown")
     # without the policy the backup cannot be told from a bystander

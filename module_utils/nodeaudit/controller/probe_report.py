@@ -144,7 +144,8 @@ def _instance(entry, policy, late_factor, started, ended, seconds):
             rec["role"] = "silent (backup)"
             members.append(rec)
         else:
-            listeners.append({"host": item["host"], "domain": nic.get("domain"), "tap": nic.get("tap")})
+            listeners.append({"host": item["host"], "domain": nic.get("domain"), "tap": nic.get("tap"),
+                              "vrrp_joins": list(nic.get("vrrp_joins") or [])})
     # One stream of adverts for the instance: every copy captured (as it left a member's VM, or as
     # another tap heard it), one per sender and moment (copies within DEDUP_S are one advert; the
     # copy that left the VM wins). A member whose own tap was not captured (live-migrated to a

@@ -141,6 +141,9 @@ def verify_step(doc, step, restarted_at, rejoin=True):
                 back = True
             if mem.get("src") == src and out["master"]["domain"] == step["domain"]:
                 back = True
+        for lis in inst.get("listeners") or []:
+            if lis["domain"] == step["domain"] and any(t >= restarted_at for t in lis.get("vrrp_joins") or []):
+                back = True
         if not back:
             out["reason"] = ("VRID %d: %s not seen back since its restart (no advert and no IGMP join of "
                              "224.0.0.18 on its NIC)" % (inst["vrid"], step["domain"]))

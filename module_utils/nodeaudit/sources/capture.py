@@ -148,13 +148,14 @@ def _stats(sock):
         return {"packets": None, "drops": None}
 
 
-def capture(ifnames, seconds, program, on_frame, clock=time.time):
+def capture(ifnames, seconds, program, on_frame, clock=time.time, should_stop=None):
     """Capture on every interface of `ifnames` at once for `seconds`.
 
     Calls `on_frame(ifname, t, outgoing, data)` for each frame (t: kernel
     receive time, seconds since the epoch; outgoing: sent by this host on that
     interface, i.e. towards the guest on a tap). Returns {"interfaces": {ifname:
     {"packets", "drops"} (kernel counters, read at the end)}, "errors":
+    `should_stop()`, when given, is asked about every 0.2 s: true ends the capture early.
     {ifname: reason}, "started", "ended", "cpu": {"user_s", "system_s",
     "pct"} (this process, during the capture)}.
     """
@@ -175,9 +176,10 @@ def capture(ifnames, seconds, program, on_frame, clock=time.time):
     cmsg_space = socket.CMSG_SPACE(16)
     while by_fd:
         left = deadline - clock()
-        if left <= 0:
+        if left <= 0 or (should_stop is not None and should_stop()):
             break
-        for fd, _ in poller.poll(max(1, int(left * 1000))):
+        wait = min(left, 0.2) if should_stop is not None else left
+        for fd, _ in poller.poll(max(1, int(wait * 1000))):
             name, sock = by_fd[fd]
             for _ in range(256):  # drain what is queued, bounded
                 try:
