@@ -121,7 +121,7 @@ probe:
       description: One entry per captured interface with domain, mac, tap, error, kernel counters
         (packets, drops), frames, malformed (frames that claimed VRRP and were not well formed) and
         instances (one per VRID or flow with senders, gaps, late adverts, master_changes, handovers,
-        max_no_master_s and the adverts as [t, dir, src, priority, advert_int_s]), vrrp_joins and
+        max_no_master_s and the adverts as [t, dir, src, priority, advert_int_s]), bad_checksums, vrrp_joins and
         vrrp_leaves (times the guest joined / left 224.0.0.18 by IGMP, how a silent backup shows it is back).
       type: list
       elements: dict
@@ -183,7 +183,7 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
     capture_fn = capture_fn or capture.capture
     program = capture.bpf_program(traffic, tuple(udp_ports))
     by_tap = {n["tap"]: dict(n, frames=0, events=[], malformed=[], malformed_count=0, vrrp_joins=[],
-                             vrrp_leaves=[]) for n in nics}
+                             vrrp_leaves=[], bad_checksums=0) for n in nics}
 
     def on_frame(tap, t, outgoing, data):
         nic = by_tap[tap]
@@ -211,6 +211,8 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
         if flow is None:
             return
         v = info.get("vrrp") or {}
+        if v and v.get("checksum_ok") is False:
+            nic["bad_checksums"] += 1  # kept (the timing still counts), and said
         # On a tap, a frame the host sends goes TO the guest; one it receives came FROM the guest.
         nic["events"].append({"t": t, "dir": "heard" if outgoing else "sent", "flow": flow, "src": info["src"],
                               "src_mac": info["src_mac"], "priority": v.get("priority"),

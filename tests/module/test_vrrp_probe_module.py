@@ -54,6 +54,7 @@ def test_probe_in_netns_sees_adverts_gap_handover_and_filters_flood(netns, tmp_p
     # 30,000 flood frames were sent; the kernel filter let only the 12 VRRP frames and the IGMP join through.
     assert nic["frames"] == 13 and nic["kernel"]["drops"] == 0
     assert len(nic["vrrp_joins"]) == 1 and nic["vrrp_leaves"] == []  # the IGMPv3 join of 224.0.0.18
+    assert nic["bad_checksums"] == 0
     assert nic["malformed_count"] == 1 and "5 addresses" in nic["malformed"][0]["error"]
     [inst] = nic["instances"]
     assert (inst["vrid"], inst["version"], inst["family"]) == (51, 2, 4)

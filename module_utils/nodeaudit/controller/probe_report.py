@@ -136,6 +136,7 @@ def _instance(entry, policy, late_factor, started, ended, seconds):
                "vhost": (item["verdict"] or {}).get("vhost"),
                "needs_restart": (item["verdict"] or {}).get("needs_restart", False),
                "kernel_drops": (nic.get("kernel") or {}).get("drops"),
+               "bad_checksums": nic.get("bad_checksums", 0), "malformed": nic.get("malformed_count", 0),
                "vrrp_joins": list(nic.get("vrrp_joins") or []),
                "adverts_truncated": inst.get("adverts_truncated", False)}
         if ident in senders:
