@@ -26,21 +26,24 @@ def restart_force(hosts, patterns=None):
     patterns = [str(p) for p in _plain(patterns or [])]
     if not patterns:
         return hosts
-    out = {}
-    for name, entry in hosts.items():
-        entry = dict(entry)
-        audit = dict(entry.get("audit") or {})
-        doms = []
-        for dom in audit.get("domains") or []:
+    def force(doms):
+        out_doms = []
+        for dom in doms or []:
             dom = dict(dom)
             if not dom.get("needs_restart") and dom.get("state") in ("running", "paused", "blocked") \
                     and any(fnmatch.fnmatchcase(dom.get("name") or "", p) for p in patterns):
                 dom["needs_restart"] = True
                 dom["reason"] = "restart requested (restart_domains)"
-            doms.append(dom)
-        if audit:
-            audit["domains"] = doms
-            entry["audit"] = audit
+            out_doms.append(dom)
+        return out_doms
+
+    out = {}
+    for name, entry in hosts.items():  # a report host entry: the audit's fields at the top (and/or under audit)
+        entry = dict(entry)
+        if "domains" in entry:
+            entry["domains"] = force(entry["domains"])
+        if isinstance(entry.get("audit"), dict) and "domains" in entry["audit"]:
+            entry["audit"] = dict(entry["audit"], domains=force(entry["audit"]["domains"]))
         out[name] = entry
     return out
 

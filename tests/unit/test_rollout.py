@@ -99,3 +99,34 @@ def test_split_brain_fails():
 def test_unknown_domain():
     v = rollout.verify_step({"instances": []}, {"domain": "x", "host": "c"}, 0)
     assert not v["ok"] and "no VRRP instance" in v["reason"]
+
+
+def test_restart_force_plans_requested_domains_with_the_planner():
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    "filter_plugins"))
+    import nodeaudit_plan
+    import nodeaudit_rollout
+
+    def host(name, dom, uuid):
+        return {"reachable": True, "host": name, "mode": "live", "kernel": {"can_provide": False}, "checks": [],
+                "sources": {"domains": "libvirt"},
+                "domains": [{"name": dom, "uuid": uuid, "state": "running", "type": "qemu", "needs_restart": False,
+                             "pid": 7, "nics": []},
+                            {"name": "web-" + name, "uuid": uuid + "w", "state": "running", "type": "qemu",
+                             "needs_restart": False, "pid": 8, "nics": []}]}
+    hosts = {"c1": host("c1", "keepalived-lb01", "u1"), "c2": host("c2", "keepalived-lb02", "u2")}
+    forced = nodeaudit_rollout.restart_force(hosts, ["keepalived-*"])
+    assert hosts["c1"]["domains"][0]["needs_restart"] is False  # input untouched
+    pols = {"c1": POLICY, "c2": POLICY}
+    plan = nodeaudit_plan.restart_plan(forced, pols, True, {})
+    steps = nodeaudit_plan.restart_steps(plan)
+    assert [(s["wave"], s["domain"], s["group"]) for s in steps] == [
+        (1, "keepalived-lb01", "keepalived-lb"), (2, "keepalived-lb02", "keepalived-lb")]
+    # lb01 is master on the wire: it goes last
+    doc = doc_of([ev(t, "sent", LB1, 150) for t in range(5)], [], start=0, end=5)
+    out = nodeaudit_rollout.restart_master_last(steps, doc)
+    assert [(s["domain"], s["stop"]) for s in out["steps"]] == [("keepalived-lb02", "destroy"),
+                                                                 ("keepalived-lb01", "graceful")]
+    assert nodeaudit_plan.restart_plan(hosts, pols, True, {})["waves"] == []  # without it: nothing planned
