@@ -132,17 +132,18 @@ EOF
 echo "lab-guest: $lab_name up, $lab_ip, vrid $lab_vrid priority $lab_prio, starting keepalived"
 keepalived -n -l -D -P -f /etc/keepalived/keepalived.conf &
 KPID=$!
-power_button() {
+power_buttons() {
   for d in /sys/class/input/input*; do
     if [ "$(cat $d/name 2>/dev/null)" = "Power Button" ]; then
-      for e in $d/event*; do [ -e "$e" ] && echo /dev/input/$(basename $e) && return; done
+      for e in $d/event*; do [ -e "$e" ] && echo /dev/input/$(basename $e); done
     fi
   done
 }
 (
-  n=0; ev=""; while [ -z "$ev" ] && [ $n -lt 50 ]; do ev=$(power_button); [ -z "$ev" ] && sleep 0.2; n=$((n+1)); done
-  if [ -z "$ev" ]; then echo "lab-guest: no power button device: graceful shutdown unavailable"; exit 0; fi
-  dd if="$ev" bs=24 count=1 of=/dev/null 2>/dev/null
+  n=0; evs=""; while [ -z "$evs" ] && [ $n -lt 50 ]; do evs=$(power_buttons); [ -z "$evs" ] && sleep 0.2; n=$((n+1)); done
+  if [ -z "$evs" ]; then echo "lab-guest: no power button device: graceful shutdown unavailable"; exit 0; fi
+  for ev in $evs; do ( dd if="$ev" bs=24 count=1 of=/dev/null 2>/dev/null; touch /tmp/power ) & done
+  while [ ! -e /tmp/power ]; do sleep 0.2; done
   echo "lab-guest: power button: SIGTERM to keepalived (priority 0 advert), then power off"
   kill -TERM $KPID
   n=0; while kill -0 $KPID 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
