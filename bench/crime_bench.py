@@ -87,7 +87,7 @@ def all_at_once():
     return res
 
 
-def rollout(method):
+def rollout(method, probe_seconds=None):
     guests.reset()
     guests.boot()
     time.sleep(2)
@@ -95,6 +95,8 @@ def rollout(method):
     overrides = dict(GROUP)
     extra = {"audit_hosts": "guests", "restart_execute": True, "restart_without_vhost": True,
              "restart_domains": ["keepalived-*"], "audit_policy_overrides": overrides}
+    if probe_seconds:
+        extra["restart_probe_seconds"] = int(probe_seconds)
     if method == "live_migrate":
         overrides["restart"] = {"method": "live_migrate"}
         extra["restart_live_migrate_command"] = [sys.executable, os.path.join(REPO, "tests", "lab", "guests.py"),
