@@ -129,22 +129,96 @@ def rollout(method, probe_seconds=None):
     return res
 
 
+FLOOD = r"""
+import socket, sys, time
+sys.path.insert(0, sys.argv[1])
+from nodeaudit.sources import capture
+from nodeaudit.parsers import vrrp
+ADV = bytes.fromhex("01005e000012525400000101080045c0002800000000ff70d02f0a630001e0000012"
+                    "2133960100013e030a6300640000000000000000")
+UDP = bytes.fromhex("ffffffffffff525400000101" "0800" "4500002400000000401100000a630001ffffffff"
+                    "1234270f00100000" "0000000000000000")
+import os, signal
+def flood():
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("pvb", 0))
+    n, last = 0, 0.0
+    end = time.time() + 2 * float(sys.argv[2]) + 1.0
+    while time.time() < end:
+        now = time.time()
+        if now - last >= 0.1:
+            s.send(ADV); last = now
+        for _ in range(200):
+            s.send(UDP)
+        n += 200
+    print(n, file=sys.stderr)
+    os._exit(0)
+def run(program):
+    ts = []
+    def on(_, t, o, d):
+        try:
+            f = vrrp.parse_frame(d)
+        except vrrp.VRRPError:
+            return
+        if f.get("vrrp"):
+            ts.append(t)
+    r = capture.capture(["pva"], float(sys.argv[2]), program, on)
+    gaps = [b - a for a, b in zip(ts, ts[1:])]
+    return {"cpu_pct": r["cpu"]["pct"], "adverts": len(ts), "max_gap_s": round(max(gaps or [0]), 3),
+            "kernel": r["interfaces"]["pva"]}
+child = os.fork()
+if child == 0:
+    flood()
+time.sleep(0.5)  # the sender is another process: the capture's CPU is its own
+out = {"filtered": run(capture.bpf_program("vrrp")), "unfiltered": run([(capture.RET_K, 0, 0, 0x40000)])}
+os.waitpid(child, 0)
+import json; print(json.dumps(out))
+"""
+
+
+def probe_cost(seconds=5.0):
+    """The capture's CPU with and without the kernel BPF filter, under a UDP flood on a veth (own netns)."""
+    ns = "nacost%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "add", "pva", "type", "veth", "peer", "name", "pvb"], ["link", "set", "pva", "up"],
+                    ["link", "set", "pvb", "up"]):
+            subprocess.run(["ip", "-n", ns] + cmd, check=True)
+        proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", FLOOD,
+                               os.path.join(REPO, "module_utils"), str(seconds)],
+                              capture_output=True, text=True, timeout=120)
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res["flood_frames"] = int((proc.stderr.strip().splitlines() or ["0"])[-1])
+        res["flood_pps"] = round(res["flood_frames"] / (2 * seconds + 1.0))
+        res["advert_interval_s"] = 0.1
+        return res
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=os.path.join(REPO, "reports", "crime.json"))
-    parser.add_argument("--only", default="all_at_once,rollout,live_migrate")
+    parser.add_argument("--only", default="probe_cost,all_at_once,rollout,live_migrate")
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args(argv)
-    if not all(guests.node_ok(n) for n in guests.NODES):
+    started = time.time()
+    results, cost = {}, None
+    names = args.only.split(",")
+    if "probe_cost" in names:
+        names.remove("probe_cost")
+        log("probe_cost: capture CPU with and without the kernel filter under a UDP flood (veth, own netns)")
+        cost = probe_cost()
+        log("probe_cost: filtered %.2f %% CPU, unfiltered %.2f %%" % (cost["filtered"]["cpu_pct"],
+                                                                     cost["unfiltered"]["cpu_pct"]))
+    if names and not all(guests.node_ok(n) for n in guests.NODES):
         log("the guest nodes are not up: run make lab-up first")
         return 1
-    started = time.time()
-    results = {}
-    for name in args.only.split(","):
+    for name in names:
         log("scenario %s" % name)
         results[name] = all_at_once() if name == "all_at_once" else rollout(name)
         log("%s: VIP without a master for at most %.3f s" % (name, results[name]["vip_outage_s"]))
-    guests.reset()
+    if names:
+        guests.reset()
     outage = {k: v["vip_outage_s"] for k, v in results.items()}
     targets = {}
     base = outage.get("all_at_once")
@@ -156,7 +230,7 @@ def main(argv=None):
                           outage[k] <= base / 5.0, "met": met and ok_runs, "rollout_succeeded": ok_runs}
     doc = {"schema_version": 1, "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()},
-           "vip_outage_s": outage, "targets": targets, "scenarios": results,
+           "vip_outage_s": outage, "targets": targets, "scenarios": results, "probe_cost": cost,
            "seconds": round(time.time() - started, 1),
            "definition": "longest interval with no VRRP master on the guests' bridge (advert hold = advert_int x 1.05;"
                          " priority 0 releases at once)"}
