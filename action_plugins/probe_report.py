@@ -24,7 +24,8 @@ from nodeaudit.controller.report_files import write_atomic  # noqa: E402
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("hosts", "dest", "basename", "policy", "fail_on", "late_factor", "generated_at"))
+    _VALID_ARGS = frozenset(("hosts", "dest", "basename", "policy", "fail_on", "late_factor", "generated_at",
+                             "prometheus"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -54,8 +55,10 @@ class ActionModule(ActionBase):
         files = []
         try:
             os.makedirs(dest, exist_ok=True)
-            for suffix, render in (("json", _probe.to_json), ("md", _probe.markdown), ("prom", _probe.prometheus)):
-                path = os.path.join(dest, "%s.%s" % (base, suffix))
+            prom = str(args.get("prometheus") or "") or os.path.join(dest, base + ".prom")
+            for path, render in ((os.path.join(dest, base + ".json"), _probe.to_json),
+                                 (os.path.join(dest, base + ".md"), _probe.markdown), (prom, _probe.prometheus)):
+                # atomic: a node_exporter textfile collector never reads half a file
                 write_atomic(path, render(doc))
                 files.append(path)
         except OSError as exc:
