@@ -250,14 +250,17 @@ def attributed_gaps(adverts, src, late_factor=LATE_FACTOR, max_late=MAX_LATE):
     if not own:
         return sender_stats([], None, late_factor, max_late)
     interval = min(x["advert_int_s"] for x in own if x["advert_int_s"])
+    import bisect
+    times = [x["t"] for x in ads]
     gaps, late = [], []
     for a1, a2 in zip(own, own[1:]):
         if a1["priority"] == 0:
             continue
         due = a1["t"] + interval * late_factor
         rank = _rank(src, a1["priority"])
-        displaced = any(a1["t"] < x["t"] <= min(due, a2["t"]) and x["src"] != src and x["priority"] > 0
-                        and _rank(x["src"], x["priority"]) > rank for x in ads)
+        lo, hi = bisect.bisect_right(times, a1["t"]), bisect.bisect_right(times, min(due, a2["t"]))
+        displaced = any(x["src"] != src and x["priority"] > 0 and _rank(x["src"], x["priority"]) > rank
+                        for x in ads[lo:hi])
         if displaced:
             continue
         g = a2["t"] - a1["t"]
