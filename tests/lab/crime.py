@@ -13,7 +13,8 @@
    as a userspace datapath stalled behind a busy qemu did).
 4. The probe's finding is printed (reports/probe.md), then what the guests'
    own consoles logged since the starvation: lb02 timing out and becoming
-   MASTER, then lb01's higher priority sending it back to BACKUP.
+   MASTER, then lb01's higher priority sending it back to BACKUP. The whole
+   consoles are kept in reports/crime-consoles/.
 
 Exit status: probe.yml's. 2 when the probe found the instance flapped or its
 adverts late (the incident: what this target must show), 0 when it did not
@@ -79,6 +80,12 @@ def run_crime(seconds=40, starve=5.0, report_dir=REPORTS, log=print):
                       if "gratuitous" not in l and l.startswith(("Keepalived_vrrp", "Keepalived")) is False]
                 for dom in guests.GUESTS}
     guests.stop()
+    # The guests' own consoles, kept next to the probe's report as evidence.
+    kept = os.path.join(report_dir, "crime-consoles")
+    os.makedirs(kept, exist_ok=True)
+    for dom in guests.GUESTS:
+        with open(os.path.join(kept, dom + ".log"), "w") as handle:
+            handle.write(guests.console(dom))
     return {"rc": proc.returncode, "doc": doc, "starved_at": starved_at, "starved_s": starve,
             "consoles": consoles, "playbook_output": "".join(out)}
 

@@ -81,6 +81,7 @@ def test_crime_probe_finds_the_flap_and_consoles_agree(guest_nodes, tmp_path):
     lb2_console = "\n".join(res["consoles"]["keepalived-lb02"])
     assert "Entering MASTER STATE" in lb2_console and "Entering BACKUP STATE" in lb2_console
     assert os.path.exists(tmp_path / "probe.md") and os.path.exists(tmp_path / "probe.prom")
+    assert "Entering MASTER STATE" in open(tmp_path / "crime-consoles" / "keepalived-lb01.log").read()
     # The real keepalived decides: every advert it sent parsed, with a valid checksum.
     assert not doc["errors"], doc["errors"]
     assert all(m["bad_checksums"] == 0 and m["malformed"] == 0 for m in inst["members"]), inst["members"]
