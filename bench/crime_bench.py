@@ -72,6 +72,7 @@ def all_at_once():
     t0 = time.time()
     log("all_at_once: destroying and starting both guests at once")
     threads = []
+    marks = guests.console_marks()
     for dom in guests.GUESTS:
         node = guests.where(dom)
         threads.append(threading.Thread(target=lambda n=node, d=dom: (guests.virsh(n, "destroy", d),
@@ -80,7 +81,7 @@ def all_at_once():
         th.start()
     for th in threads:
         th.join()
-    guests.wait_states(timeout=120)
+    guests.wait_states(timeout=120, marks=marks)
     time.sleep(3)
     res = summarise(cap.result(stop=True), t0)
     res["seconds"] = round(time.time() - t0, 1)

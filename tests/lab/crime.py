@@ -42,7 +42,7 @@ def probing():
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             cmd = lab.read("/proc/%s/cmdline" % pid) or ""
-            if "vrrp_probe" in cmd and "ansible-playbook" not in cmd:
+            if "AnsiballZ_vrrp_probe" in cmd:
                 return True
     return False
 

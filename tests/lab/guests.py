@@ -659,11 +659,18 @@ def reset():
             virsh(g["home"], "define", os.path.join(lab.node_dir(g["home"]), "guest-domains", dom + ".xml"))
 
 
-def wait_states(timeout=90):
-    """Block until lb01 logs MASTER and lb02 BACKUP (after their last start)."""
+def console_marks():
+    """Where each guest's console text ends now: wait_states looks only at what comes after."""
+    return {dom: len(console(dom)) for dom in GUESTS}
+
+
+def wait_states(timeout=90, marks=None):
+    """Block until lb01 logs MASTER and lb02 BACKUP after their last start (after `marks`, if given)."""
+    marks = marks or {}
     deadline = time.time() + timeout
     while time.time() < deadline:
-        c1, c2 = console("keepalived-lb01"), console("keepalived-lb02")
+        c1 = console("keepalived-lb01")[marks.get("keepalived-lb01", 0):]
+        c2 = console("keepalived-lb02")[marks.get("keepalived-lb02", 0):]
         s1 = c1.rsplit("lab-guest: keepalived-lb01 up", 1)[-1] if "lab-guest: keepalived-lb01 up" in c1 else ""
         s2 = c2.rsplit("lab-guest: keepalived-lb02 up", 1)[-1] if "lab-guest: keepalived-lb02 up" in c2 else ""
         if "Entering MASTER STATE" in s1 and "Entering BACKUP STATE" in s2:
@@ -675,9 +682,10 @@ def wait_states(timeout=90):
 
 def boot(timeout=120):
     t0 = time.time()
+    marks = console_marks()  # a console keeps the earlier boots' lines (append): only new ones count
     for dom in GUESTS:
         start(dom)
-    wait_states(timeout)
+    wait_states(timeout, marks)
     log("both guests up, lb01 MASTER, lb02 BACKUP, in %.1f s" % (time.time() - t0))
 
 

@@ -44,9 +44,19 @@ def test_master_already_last_keeps_order():
     assert "already last" in notes[0]
 
 
-def test_no_master_seen_keeps_plan_and_says_so():
+def test_no_vrrp_seen_keeps_plan_and_no_verification():
     steps, notes = rollout.order_master_last(STEPS, {"instances": []})
-    assert [s["domain"] for s in steps][:2] == ["keepalived-lb01", "web-1"]
+    assert [(s["domain"], s.get("ha_role"), s.get("probe")) for s in steps] == [
+        ("keepalived-lb01", None, False), ("web-1", None, None), ("keepalived-lb02", None, False)]
+    assert "no VRRP seen" in notes[0] and "not verified on the wire" in notes[0]
+
+
+def test_vrrp_seen_but_master_not_planned_keeps_order_with_verification():
+    doc = doc_of([ev(t + 0.001, "heard", LB2, 100) for t in range(5)], [ev(t, "sent", LB2, 100) for t in range(5)],
+                 start=0, end=5)
+    steps, notes = rollout.order_master_last(STEPS[:1] + STEPS[2:], doc)
+    assert [(s["domain"], s.get("ha_role"), s.get("probe")) for s in steps] == [
+        ("keepalived-lb01", "backup", True), ("web-1", None, None)]
     assert "no member of the plan is a VRRP master" in notes[0]
 
 
@@ -127,6 +137,6 @@ def test_restart_force_plans_requested_domains_with_the_planner():
     # lb01 is master on the wire: it goes last
     doc = doc_of([ev(t, "sent", LB1, 150) for t in range(5)], [], start=0, end=5)
     out = nodeaudit_rollout.restart_master_last(steps, doc)
-    assert [(s["domain"], s["stop"]) for s in out["steps"]] == [("keepalived-lb02", "destroy"),
-                                                                 ("keepalived-lb01", "graceful")]
+    assert [(s["domain"], s["stop"], s["probe"]) for s in out["steps"]] == [
+        ("keepalived-lb02", "destroy", True), ("keepalived-lb01", "graceful", True)]
     assert nodeaudit_plan.restart_plan(hosts, pols, True, {})["waves"] == []  # without it: nothing planned

@@ -48,9 +48,12 @@ def order_master_last(steps, doc):
     """(steps, notes): within each HA group the current master restarts last, gracefully.
 
     `steps`: the plan's restart steps ({wave, host, domain, group, method, ...}).
-    Each step of a group gains `ha_role` ("master" | "backup") and `stop`
-    ("graceful" for the master, "destroy" otherwise); steps outside any group
-    are left as they are.
+    Each step of a group gains `ha_role` ("master" | "backup"; None when no
+    member's NIC saw any VRRP), `stop` ("graceful" for the master, "destroy"
+    otherwise) and `probe` (true when the group's VRRP was seen: only then can
+    the probe verify it after each member; a group of paused domains, or one
+    that does not run VRRP, is restarted in plan order without it). Steps
+    outside any group are left as they are.
 
     >>> steps = [{"wave": 1, "host": "c1", "domain": "lb01", "group": "lb"},
     ...          {"wave": 2, "host": "c2", "domain": "lb02", "group": "lb"}]
@@ -62,6 +65,10 @@ def order_master_last(steps, doc):
     """
     steps = [dict(s) for s in steps]
     masters = set((m["host"], m["domain"]) for m in current_masters(doc) if m["domain"])
+    seen = set()
+    for inst in doc.get("instances") or []:
+        for m in (inst.get("members") or []) + (inst.get("listeners") or []):
+            seen.add((m.get("host"), m.get("domain")))
     notes = []
     groups = {}
     for s in steps:
@@ -70,8 +77,13 @@ def order_master_last(steps, doc):
     for group, members in sorted(groups.items()):
         found = [s for s in members if (s["host"], s["domain"]) in masters]
         last = max(members, key=lambda s: (s["wave"], s["host"], s["domain"]))
+        vrrp = any((s["host"], s["domain"]) in seen for s in members)
         for s in members:
-            s["ha_role"], s["stop"] = "backup", "destroy"
+            s["ha_role"], s["stop"], s["probe"] = ("backup" if vrrp else None), "destroy", vrrp
+        if not vrrp:
+            notes.append("HA group %s: no VRRP seen on its members' NICs (probe): plan order kept, "
+                         "not verified on the wire" % group)
+            continue
         if not found:
             notes.append("HA group %s: no member of the plan is a VRRP master now (probe): plan order kept"
                          % group)
