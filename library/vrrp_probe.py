@@ -173,8 +173,9 @@ def domain_nics(status_dir, patterns):
             if not nic.get("target_dev"):
                 errors.append("%s: a NIC (mac %s) has no tap device" % (safe_text(name), nic.get("mac")))
                 continue
-            nics.append({"domain": name, "mac": (nic.get("mac") or "").lower() or None,
-                         "tap": nic["target_dev"], "model": nic.get("model")})
+            # node text: made safe before it is returned (textsafe, the project's one rule)
+            nics.append({"domain": safe_text(name), "mac": safe_text((nic.get("mac") or "").lower()) or None,
+                         "tap": nic["target_dev"], "model": safe_text(nic.get("model")) if nic.get("model") else None})
     return nics, errors
 
 
