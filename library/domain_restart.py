@@ -51,6 +51,13 @@ options:
       - Seconds to wait, after the start, for the new pid and the previous state.
     type: int
     default: 30
+  graceful_timeout:
+    description:
+      - When over 0, a running domain is first shut down gracefully (C(virDomainShutdown), the ACPI power
+        button, so a keepalived master in it sends its priority-0 advert and hands over), and destroyed only
+        if it is not off after this many seconds. 0 destroys at once. A paused domain is always destroyed.
+    type: int
+    default: 0
   status_dir:
     description:
       - Directory of libvirt's live status files.
@@ -133,6 +140,11 @@ seconds:
   description: Duration of the restart in seconds.
   returned: always
   type: float
+stop:
+  description: How the old process ended, C(destroy), C(graceful) (the guest powered off by itself) or
+    C(graceful_timeout) (it did not within O(graceful_timeout) and was destroyed).
+  returned: always
+  type: str
 actions:
   description: What was done (or, in check mode, would be done), in order, with times.
   returned: always
@@ -156,6 +168,7 @@ def run_module():
             uri=dict(type="str", default="qemu:///system"),
             timeout=dict(type="int", default=30),
             status_dir=dict(type="path", default="/run/libvirt/qemu"),
+            graceful_timeout=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )
@@ -173,7 +186,8 @@ def run_module():
                          name=params["name"])
     try:
         result = restart_domain(conn, libvirt, params["name"], status_dir=params["status_dir"],
-                                timeout=float(params["timeout"]), check_mode=module.check_mode)
+                                timeout=float(params["timeout"]), check_mode=module.check_mode,
+                                graceful_timeout=max(0, params["graceful_timeout"]))
     except RestartError as exc:
         module.fail_json(msg=str(exc), **exc.result)
     finally:

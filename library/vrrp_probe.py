@@ -121,7 +121,8 @@ probe:
       description: One entry per captured interface with domain, mac, tap, error, kernel counters
         (packets, drops), frames, malformed (frames that claimed VRRP and were not well formed) and
         instances (one per VRID or flow with senders, gaps, late adverts, master_changes, handovers,
-        max_no_master_s and the adverts as [t, dir, src, priority, advert_int_s]).
+        max_no_master_s and the adverts as [t, dir, src, priority, advert_int_s]), bad_checksums, vrrp_joins and
+        vrrp_leaves (times the guest joined / left 224.0.0.18 by IGMP, how a silent backup shows it is back).
       type: list
       elements: dict
     cpu:
@@ -172,8 +173,9 @@ def domain_nics(status_dir, patterns):
             if not nic.get("target_dev"):
                 errors.append("%s: a NIC (mac %s) has no tap device" % (safe_text(name), nic.get("mac")))
                 continue
-            nics.append({"domain": name, "mac": (nic.get("mac") or "").lower() or None,
-                         "tap": nic["target_dev"], "model": nic.get("model")})
+            # node text: made safe before it is returned (textsafe, the project's one rule)
+            nics.append({"domain": safe_text(name), "mac": safe_text((nic.get("mac") or "").lower()) or None,
+                         "tap": nic["target_dev"], "model": safe_text(nic.get("model")) if nic.get("model") else None})
     return nics, errors
 
 
@@ -181,7 +183,8 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
     """Capture on every NIC at once and summarise each (the module's logic, testable without Ansible)."""
     capture_fn = capture_fn or capture.capture
     program = capture.bpf_program(traffic, tuple(udp_ports))
-    by_tap = {n["tap"]: dict(n, frames=0, events=[], malformed=[], malformed_count=0) for n in nics}
+    by_tap = {n["tap"]: dict(n, frames=0, events=[], malformed=[], malformed_count=0, vrrp_joins=[],
+                             vrrp_leaves=[], bad_checksums=0) for n in nics}
 
     def on_frame(tap, t, outgoing, data):
         nic = by_tap[tap]
@@ -193,6 +196,15 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
             if len(nic["malformed"]) < MAX_MALFORMED:
                 nic["malformed"].append({"t": round(t, 6), "error": str(exc), "bytes": data[:64].hex()})
             return
+        igmp = info.get("igmp")
+        if igmp and not outgoing:  # the guest joining or leaving the VRRP group
+            for group in igmp["joins"]:
+                if group == vrrp.VRRP_MCAST[4]:
+                    nic["vrrp_joins"].append(round(t, 6))
+            for group in igmp["leaves"]:
+                if group == vrrp.VRRP_MCAST[4]:
+                    nic["vrrp_leaves"].append(round(t, 6))
+            return
         flow = vrrp.flow_of(info, traffic, udp_ports[0] if traffic == "udp" and len(udp_ports) == 1 else None)
         if flow is None and traffic == "udp":
             for port in udp_ports:
@@ -200,6 +212,8 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
         if flow is None:
             return
         v = info.get("vrrp") or {}
+        if v and v.get("checksum_ok") is False:
+            nic["bad_checksums"] += 1  # kept (the timing still counts), and said
         # On a tap, a frame the host sends goes TO the guest; one it receives came FROM the guest.
         nic["events"].append({"t": t, "dir": "heard" if outgoing else "sent", "flow": flow, "src": info["src"],
                               "src_mac": info["src_mac"], "priority": v.get("priority"),

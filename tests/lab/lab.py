@@ -658,6 +658,12 @@ def cmd_up(args):
         for err in errors:
             log(err)
         die("lab not up (python3 tests/lab/lab.py down cleans up)")
+    if os.environ.get("LAB_GUESTS", "1") != "0":  # the real keepalived guests' nodes (tests/lab/guests.py)
+        import guests
+        try:
+            guests.up()
+        except Exception as exc:
+            die("guest nodes not up: %s (python3 tests/lab/lab.py down cleans up)" % exc)
     log("lab up in %.1f s; inventory: %s" % (time.time() - t0, os.path.relpath(INVENTORY)))
     return 0
 
@@ -671,6 +677,8 @@ def cmd_down(args):
     if os.path.isdir(STATE):
         names |= {n for n in os.listdir(STATE) if os.path.exists(os.path.join(STATE, n, "node.json"))}
     taps = all_taps(scenarios)
+    import guests  # the real guests' nodes and their netns (tests/lab/guests.py)
+    guests.down()
     for name in sorted(names):
         teardown_node(name, [])
     # Leftovers of a lost .state: anything tagged with this lab, every lab tap, any lab mount.

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "module_
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from library_loader import load_module  # noqa: E402
-from test_vrrp import V2_KEEPALIVED, V2_UNICAST_PRIO0  # noqa: E402
+from test_vrrp import IGMP_V3_JOIN, V2_KEEPALIVED, V2_UNICAST_PRIO0  # noqa: E402
 
 UDP = bytes.fromhex("ffffffffffff525400000101" "0800" "4500001c00000000401100000a630001ffffffff"
                     "1234270f00080000")
@@ -36,6 +36,7 @@ def send():
         for _ in range(3000):
             s.send(UDP)
         time.sleep(pause)
+    s.send(IGMP_V3_JOIN)
     s.send(MALFORMED)
     s.send(V2_UNICAST_PRIO0)
 

@@ -51,8 +51,10 @@ def test_probe_in_netns_sees_adverts_gap_handover_and_filters_flood(netns, tmp_p
     probe = result["probe"]
     [nic] = probe["nics"]  # web-1 does not match keepalived-*
     assert (nic["domain"], nic["mac"], nic["tap"], nic["error"]) == ("keepalived-lb01", "52:54:00:00:01:01", "pva", None)
-    # 30,000 flood frames were sent; the kernel filter let only the 12 VRRP frames through.
-    assert nic["frames"] == 12 and nic["kernel"]["drops"] == 0
+    # 30,000 flood frames were sent; the kernel filter let only the 12 VRRP frames and the IGMP join through.
+    assert nic["frames"] == 13 and nic["kernel"]["drops"] == 0
+    assert len(nic["vrrp_joins"]) == 1 and nic["vrrp_leaves"] == []  # the IGMPv3 join of 224.0.0.18
+    assert nic["bad_checksums"] == 0
     assert nic["malformed_count"] == 1 and "5 addresses" in nic["malformed"][0]["error"]
     [inst] = nic["instances"]
     assert (inst["vrid"], inst["version"], inst["family"]) == (51, 2, 4)

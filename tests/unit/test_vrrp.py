@@ -33,6 +33,10 @@ V2_VLAN_TWO_VIPS = bytes.fromhex(
     "01005e00001252540000010181000064080045c0002c00000000ff70d02b0a630001e0000012"
     "21339602000332d50a6300640a6300c80000000000000000")
 
+# IGMPv3 membership report from a guest joining 224.0.0.18 (IP header with Router Alert, TTL 1).
+IGMP_V3_JOIN = bytes.fromhex(
+    "01005e000016525400990012080046c0002800004000010241edc000020ce0000016940400002200f9eb0000000104000000e0000012")
+
 
 def test_doctests():
     result = doctest.testmod(vrrp)
@@ -149,3 +153,10 @@ def test_garbage_never_escapes_with_another_exception(tail, cut):
             vrrp.parse_frame(frame)
         except vrrp.VRRPError as exc:
             assert exc.index is not None and str(exc)
+
+
+def test_igmp_join_of_the_vrrp_group():
+    f = vrrp.parse_frame(IGMP_V3_JOIN)
+    assert (f["vrrp"], f["proto"], f["ttl"]) == (None, 2, 1)
+    assert f["igmp"] == {"kind": "v3_report", "joins": ["224.0.0.18"], "leaves": [], "error": None}
+    assert vrrp.parse_igmp(IGMP_V3_JOIN[38:44])["error"].startswith("IGMP message too short")

@@ -82,15 +82,22 @@ class RestartError(Exception):
 
 
 def restart_domain(conn, libvirt_mod, name, status_dir=STATUS_DIR, timeout=30.0, check_mode=False,
-                   proc="/proc", clock=time.monotonic, sleep=time.sleep):
+                   proc="/proc", clock=time.monotonic, sleep=time.sleep, graceful_timeout=0):
     """Destroy and start ``name`` on ``conn``; return the result dict or raise RestartError(msg, result).
 
+    With ``graceful_timeout`` > 0 a running domain is first asked to shut down
+    (``virDomainShutdown``: the ACPI power button, so a keepalived master in
+    it can send its priority-0 advert and hand over), and destroyed only if it
+    is not off after that many seconds. A paused domain cannot run its guest's
+    shutdown: it is destroyed as before.
+
     ``result``: name, uuid, persistent, previous_state, state, old_pid, new_pid,
-    started_at, finished_at, seconds, actions (what was done, in order), changed.
+    started_at, finished_at, seconds, actions (what was done, in order), changed,
+    stop ("destroy", "graceful", or "graceful_timeout" when it had to be destroyed).
     """
     result = {"name": name, "uuid": None, "persistent": None, "previous_state": None, "state": None,
               "old_pid": None, "new_pid": None, "started_at": now_iso(), "finished_at": None, "seconds": None,
-              "actions": [], "changed": False}
+              "actions": [], "changed": False, "stop": "destroy"}
     t0 = clock()
 
     def fail(msg):
@@ -116,7 +123,9 @@ def restart_domain(conn, libvirt_mod, name, status_dir=STATUS_DIR, timeout=30.0,
              % (name, why))
     paused = before == "paused"
     flags = libvirt_mod.VIR_DOMAIN_START_PAUSED if paused else 0
-    plan = ["destroy (qemu pid %s ends)" % old_pid,
+    graceful = graceful_timeout > 0 and not paused
+    plan = ["%s (qemu pid %s ends)" % ("shut down, destroy after %g s" % graceful_timeout if graceful else "destroy",
+                                       old_pid),
             "start%s (a new qemu process)" % (" paused" if paused else "")]
     if not persistent:
         plan[1] = "create from the saved live XML%s (transient domain: destroy removes it)" % (
@@ -133,12 +142,36 @@ def restart_domain(conn, libvirt_mod, name, status_dir=STATUS_DIR, timeout=30.0,
             xml = dom.XMLDesc(libvirt_mod.VIR_DOMAIN_XML_SECURE)
         except libvirt_mod.libvirtError as exc:
             fail("transient domain %s: cannot save its XML before destroying it: %s" % (name, exc))
-    try:
-        dom.destroy()
-    except libvirt_mod.libvirtError as exc:
-        fail("destroy of %s failed: %s" % (name, exc))
-    result["changed"] = True
-    result["actions"].append("destroyed at %s (qemu pid %s)" % (now_iso(), old_pid))
+    off = False
+    if graceful:
+        try:
+            dom.shutdown()
+            result["changed"] = True
+            result["actions"].append("shutdown requested at %s (ACPI power button)" % now_iso())
+            t_stop = clock()
+            while clock() - t_stop < graceful_timeout:
+                try:
+                    if state_name(dom.state()[0]) == "shutoff":
+                        off = True
+                        break
+                except libvirt_mod.libvirtError:  # a transient domain is gone once off
+                    off = not persistent
+                    if off:
+                        break
+                sleep(0.1)
+        except libvirt_mod.libvirtError as exc:
+            result["actions"].append("shutdown refused (%s)" % exc)
+        result["stop"] = "graceful" if off else "graceful_timeout"
+        if off:
+            result["actions"].append("off by itself at %s" % now_iso())
+    if not off:
+        try:
+            dom.destroy()
+        except libvirt_mod.libvirtError as exc:
+            fail("destroy of %s failed: %s" % (name, exc))
+        result["changed"] = True
+        result["actions"].append("destroyed at %s (qemu pid %s)%s" % (
+            now_iso(), old_pid, " after %g s without stopping" % graceful_timeout if graceful else ""))
     try:
         if persistent:
             dom.createWithFlags(flags)

@@ -225,3 +225,52 @@ def summarise_nic(events, late_factor=LATE_FACTOR, max_adverts=20000, start=None
                          max_no_master_s=tl["max_no_master_s"])
         out.append(entry)
     return out
+
+
+def attributed_gaps(adverts, src, late_factor=LATE_FACTOR, max_late=MAX_LATE):
+    """Gaps of `src` while it held the instance, from the adverts of ALL senders of one instance.
+
+    A sender stops advertising legitimately when it hands over (priority 0) or
+    when a sender of higher rank (priority, then address) advertises before its
+    next advert was due (it was preempted and became backup). Those gaps are not
+    its lateness. Every other gap is: a master that stopped advertising without
+    either, whether or not a backup took over meanwhile (the 2014 crime: lb01's
+    adverts 5 s late while lb02 took the VIP).
+
+    Returns sender_stats over the attributed gaps only (count = adverts of `src`).
+
+    >>> a = [{"t": 0.0, "src": "b", "priority": 100, "advert_int_s": 1.0},
+    ...      {"t": 0.5, "src": "a", "priority": 150, "advert_int_s": 1.0},
+    ...      {"t": 30.0, "src": "b", "priority": 100, "advert_int_s": 1.0}]
+    >>> attributed_gaps(a, "b")["late_count"]     # b was preempted by a: its 30 s silence is not lateness
+    0
+    """
+    ads = sorted(adverts, key=lambda x: x["t"])
+    own = [x for x in ads if x["src"] == src]
+    if not own:
+        return sender_stats([], None, late_factor, max_late)
+    interval = min(x["advert_int_s"] for x in own if x["advert_int_s"])
+    import bisect
+    times = [x["t"] for x in ads]
+    gaps, late = [], []
+    for a1, a2 in zip(own, own[1:]):
+        if a1["priority"] == 0:
+            continue
+        due = a1["t"] + interval * late_factor
+        rank = _rank(src, a1["priority"])
+        lo, hi = bisect.bisect_right(times, a1["t"]), bisect.bisect_right(times, min(due, a2["t"]))
+        displaced = any(x["src"] != src and x["priority"] > 0 and _rank(x["src"], x["priority"]) > rank
+                        for x in ads[lo:hi])
+        if displaced:
+            continue
+        g = a2["t"] - a1["t"]
+        gaps.append(g)
+        if g > interval * late_factor:
+            late.append({"t": round(a2["t"], 6), "gap_s": round(g, 6), "late_by_s": round(g - interval, 6)})
+    ordered = sorted(gaps)
+    shown = sorted(sorted(late, key=lambda x: -x["gap_s"])[:max_late], key=lambda x: x["t"])
+    return {"count": len(own), "first_t": own[0]["t"], "last_t": own[-1]["t"],
+            "max_gap_s": round(ordered[-1], 6) if ordered else None,
+            "p50_gap_s": _r(percentile(ordered, 50)), "p90_gap_s": _r(percentile(ordered, 90)),
+            "p99_gap_s": _r(percentile(ordered, 99)), "late": shown, "late_count": len(late),
+            "advert_int_s": interval}

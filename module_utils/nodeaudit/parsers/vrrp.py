@@ -40,6 +40,7 @@ from ..errors import ParseError
 
 PROTO_VRRP = 112
 PROTO_UDP = 17
+PROTO_IGMP = 2
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_VLAN = (0x8100, 0x88A8, 0x9100)
@@ -174,7 +175,7 @@ def parse_frame(frame):
         raise VRRPError("Ethernet frame too short: %d bytes (byte 0)" % len(frame), index=0)
     result = {"dst_mac": mac_text(frame[0:6]), "src_mac": mac_text(frame[6:12]), "vlans": [],
               "ethertype": None, "family": None, "src": None, "dst": None, "ttl": None,
-              "proto": None, "l4": None, "vrrp": None, "fragment": False}
+              "proto": None, "l4": None, "vrrp": None, "igmp": None, "fragment": False}
     pos = 12
     ethertype = struct.unpack("!H", frame[pos:pos + 2])[0]
     while ethertype in ETH_VLAN:
@@ -249,10 +250,60 @@ def _l4(payload, offset, result, src_raw, dst_raw):
         return result  # a fragment cannot be read alone; VRRP is never fragmented
     if result["proto"] == PROTO_VRRP:
         result["vrrp"] = parse_vrrp(payload, result["family"], src_raw, dst_raw, offset)
+    elif result["proto"] == PROTO_IGMP and result["family"] == 4:
+        result["igmp"] = parse_igmp(payload)
     elif result["proto"] == PROTO_UDP and len(payload) >= 8:
         sport, dport = struct.unpack("!HH", payload[0:4])
         result["l4"] = {"sport": sport, "dport": dport}
     return result
+
+
+def parse_igmp(payload):
+    """An IGMP message -> {"kind", "joins": [groups], "leaves": [groups], "error"}.
+
+    A VRRP router joins 224.0.0.18 when its VRRP instance starts (IGMPv2
+    membership report 0x16, or an IGMPv3 report 0x22 with a CHANGE_TO_EXCLUDE /
+    MODE_IS_EXCLUDE record): the host sees a silent backup come back. Leaves:
+    IGMPv2 0x17, IGMPv3 CHANGE_TO_INCLUDE with no source. Lenient: a truncated
+    message gives "error", never an exception (it is not what the probe is for).
+
+    >>> parse_igmp(bytes.fromhex("16000000e0000012"))["joins"]
+    ['224.0.0.18']
+    >>> r = parse_igmp(bytes.fromhex("2200000000000002" "04000000e0000012" "03000000e00000fb"))
+    >>> (r["kind"], r["joins"], r["leaves"])
+    ('v3_report', ['224.0.0.18'], ['224.0.0.251'])
+    """
+    out = {"kind": None, "joins": [], "leaves": [], "error": None}
+    if len(payload) < 8:
+        out["error"] = "IGMP message too short (%d bytes)" % len(payload)
+        return out
+    kind = payload[0]
+    if kind in (0x12, 0x16):
+        out["kind"] = "v2_report" if kind == 0x16 else "v1_report"
+        out["joins"].append(str(ipaddress.ip_address(payload[4:8])))
+    elif kind == 0x17:
+        out["kind"] = "v2_leave"
+        out["leaves"].append(str(ipaddress.ip_address(payload[4:8])))
+    elif kind == 0x11:
+        out["kind"] = "query"
+    elif kind == 0x22:
+        out["kind"] = "v3_report"
+        count = struct.unpack("!H", payload[6:8])[0]
+        pos = 8
+        for _ in range(count):
+            if len(payload) < pos + 8:
+                out["error"] = "IGMPv3 report truncated at byte %d" % pos
+                break
+            rtype, aux, nsrc = payload[pos], payload[pos + 1], struct.unpack("!H", payload[pos + 2:pos + 4])[0]
+            group = str(ipaddress.ip_address(payload[pos + 4:pos + 8]))
+            if rtype in (2, 4) or (rtype in (1, 5) and nsrc):
+                out["joins"].append(group)
+            elif rtype == 3 and nsrc == 0:
+                out["leaves"].append(group)
+            pos += 8 + 4 * nsrc + 4 * aux
+    else:
+        out["kind"] = "type-0x%02x" % kind
+    return out
 
 
 def flow_of(frame_info, traffic="vrrp", port=None):

@@ -76,7 +76,8 @@ def assemble(program):
 
 
 def bpf_program(traffic="vrrp", ports=()):
-    """The classic BPF filter for `traffic`: "vrrp" (IPv4 protocol / IPv6 next header 112),
+    """The classic BPF filter for `traffic`: "vrrp" (IPv4 protocol / IPv6 next header 112, and
+    IGMP, IPv4 protocol 2, so a silent backup is seen joining 224.0.0.18),
     "udp" (UDP to or from one of `ports`, IPv4 unfragmented or IPv6), "bfd" (UDP 3784/4784).
 
     Same accept/drop decisions as tcpdump's `ip proto 112 or ip6 proto 112`
@@ -84,12 +85,12 @@ def bpf_program(traffic="vrrp", ports=()):
     kernel before AF_PACKET filters see the frame.
 
     >>> bpf_program("vrrp")[:3]
-    [(40, 0, 0, 12), (21, 0, 2, 2048), (48, 0, 0, 23)]
+    [(40, 0, 0, 12), (21, 0, 3, 2048), (48, 0, 0, 23)]
     """
     accept, drop = (RET_K, 0x40000, None, None), (RET_K, 0, None, None)
     if traffic == "vrrp":
         prog = [(LD_H_ABS, 12, None, None), (JEQ_K, 0x0800, None, "v6"),
-                (LD_B_ABS, 23, None, None), (JEQ_K, 112, "yes", "no"),
+                (LD_B_ABS, 23, None, None), (JEQ_K, 112, "yes", None), (JEQ_K, 2, "yes", "no"),
                 ("label", "v6"), (JEQ_K, 0x86DD, None, "no"),
                 (LD_B_ABS, 20, None, None), (JEQ_K, 112, "yes", "no"),
                 ("label", "yes"), accept, ("label", "no"), drop]
@@ -147,13 +148,14 @@ def _stats(sock):
         return {"packets": None, "drops": None}
 
 
-def capture(ifnames, seconds, program, on_frame, clock=time.time):
+def capture(ifnames, seconds, program, on_frame, clock=time.time, should_stop=None):
     """Capture on every interface of `ifnames` at once for `seconds`.
 
     Calls `on_frame(ifname, t, outgoing, data)` for each frame (t: kernel
     receive time, seconds since the epoch; outgoing: sent by this host on that
     interface, i.e. towards the guest on a tap). Returns {"interfaces": {ifname:
     {"packets", "drops"} (kernel counters, read at the end)}, "errors":
+    `should_stop()`, when given, is asked about every 0.2 s: true ends the capture early.
     {ifname: reason}, "started", "ended", "cpu": {"user_s", "system_s",
     "pct"} (this process, during the capture)}.
     """
@@ -174,9 +176,10 @@ def capture(ifnames, seconds, program, on_frame, clock=time.time):
     cmsg_space = socket.CMSG_SPACE(16)
     while by_fd:
         left = deadline - clock()
-        if left <= 0:
+        if left <= 0 or (should_stop is not None and should_stop()):
             break
-        for fd, _ in poller.poll(max(1, int(left * 1000))):
+        wait = min(left, 0.2) if should_stop is not None else left
+        for fd, _ in poller.poll(max(1, int(wait * 1000))):
             name, sock = by_fd[fd]
             for _ in range(256):  # drain what is queued, bounded
                 try:
