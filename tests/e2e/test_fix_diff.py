@@ -22,9 +22,10 @@ PLAY = """---
     audit_result:
       audit:
         mode: live
-        config: {{path: {cfg}, status: ok, vhost_net_enabled: "0"}}
+        config: {{path: {cfg}, status: ok, vhost_net_enabled: "0", sourceable: true, syntax_error: null,
+                  key_line: 2, read_by: "the qemu-kvm boot job"}}
         kernel: {{vhost_net_loaded: true, vhost_net_builtin: false, dev_vhost_net: true, blacklisted: false,
-                  install_blocked: false}}
+                  install_blocked: false, module_support: true, can_provide: true, blocks: []}}
         checks:
           - {{id: qemu_kvm.vhost_net_enabled, state: fail}}
           - {{id: kernel.vhost_net, state: pass}}

@@ -370,8 +370,8 @@ def test_nics_over_the_cap_are_counted_and_the_verdict_is_over_all(node, monkeyp
     from nodeaudit import caps
     monkeypatch.setattr(caps, "MAX_NICS", 1)
     n = node()
-    argv = n.argv("vm-a") + ["-netdev", "tap,id=hostnet5,fd=40", "-device",
-                             "virtio-net-pci,netdev=hostnet5,mac=52:54:00:00:01:05"]
+    # No mac: a NIC whose mac the live XML lacks would be one detached at run time (issue 10), not judged.
+    argv = n.argv("vm-a") + ["-netdev", "tap,id=hostnet5,fd=40", "-device", "virtio-net-pci,netdev=hostnet5"]
     n.write_argv(PID_A, argv)
     vm = domains_of(n.audit())["vm-a"]
     assert len(vm["nics"]) == 1 and vm["nics_not_shown"] == 1

@@ -5,7 +5,7 @@ merge_reports.py. The module already passes every string it returns through
 ``textsafe.safe_text`` (redact.scrub, tests in test_verdicts.py); these tests
 hold the writers themselves to the promise, for a document that did not come
 through the module (merged slices, older nodes): no raw control character, no
-HTML, no forged line. What is not on main yet is a strict xfail naming the part.
+HTML, no forged line.
 """
 import json
 import os
@@ -13,7 +13,6 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-import pytest
 
 from robust_tools import REPO
 from nodeaudit.controller import report
@@ -37,7 +36,6 @@ def _raw_controls(text):
     return [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f]
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the " + OPS + "; remove this mark when it lands")
 def test_junit_is_well_formed_with_esc_and_bel_in_a_name():
     """Finding: ESC/BEL in a domain name made audit.xml not well-formed."""
     text = report.junit(_doc())
@@ -45,21 +43,18 @@ def test_junit_is_well_formed_with_esc_and_bel_in_a_name():
     assert _raw_controls(text) == []
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the " + OPS + "; remove this mark when it lands")
 def test_markdown_keeps_no_raw_control_character():
     """Finding: audit.md kept raw ESC and \\r."""
     text = report.markdown(_doc())
     assert _raw_controls(text) == []
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the " + OPS + " (Markdown escaped for HTML); remove this mark when it lands")
 def test_markdown_holds_no_html_from_a_name():
     """Finding: audit.md kept <script> and <img onerror>."""
     text = report.markdown(_doc())
     assert "<script>" not in text and "<img" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the " + OPS + "; remove this mark when it lands")
 def test_fleet_table_has_no_forged_line():
     """Finding: newlines in a name forged lines in the fleet table."""
     text = report.table(_doc())
@@ -68,7 +63,6 @@ def test_fleet_table_has_no_forged_line():
                    for line in text.splitlines())
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the " + OPS + "; remove this mark when it lands")
 def test_merge_reports_prints_no_raw_escape(tmp_path):
     """Finding: merge_reports.py printed raw ESC to the terminal."""
     doc = _doc()

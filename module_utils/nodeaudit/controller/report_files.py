@@ -168,8 +168,8 @@ def write_reports(doc, dest, basename="audit", keep_previous=True, markdown_budg
                 with open(current, "rb") as handle:
                     outputs.append(("%s.previous.json" % basename, handle.read(), False))
             for suffix, render in RENDERERS:
-                if suffix == "md":
-                    text = report.markdown(doc, budget=markdown_budget, json_name="%s.json" % basename)
+                if render is report.markdown:
+                    text = render(doc, budget=markdown_budget, json_name="%s.json" % basename)
                 else:
                     text = render(doc)
                 outputs.append(("%s.%s" % (basename, suffix), text.encode("utf-8"), True))
