@@ -177,9 +177,11 @@ def build_tree(root, meta):
         with open(os.path.join(REPO, "tests", "unit", name)) as handle:
             text = handle.read()
         if _self_contained(text):
-            text = re.sub(r"^from nodeaudit(\.| )", lambda m: "from %s.nodeaudit%s" % (prefix, m.group(1)), text,
-                          flags=re.M)
-            text = re.sub(r"^import nodeaudit\b", "import %s.nodeaudit" % prefix, text, flags=re.M)
+            # Imports inside functions too (indented).
+            text = re.sub(r"^(\s*)from nodeaudit(\.| )",
+                          lambda m: "%sfrom %s.nodeaudit%s" % (m.group(1), prefix, m.group(2)), text, flags=re.M)
+            text = re.sub(r"^(\s*)import nodeaudit\b", lambda m: "%simport %s.nodeaudit" % (m.group(1), prefix),
+                          text, flags=re.M)
             # A doctest's expected traceback names the exception's module, which is longer here.
             text = re.sub(r"doctest\.testmod\((\w+)\)", r"doctest.testmod(\1, optionflags=doctest.IGNORE_EXCEPTION_DETAIL)",
                           text)
