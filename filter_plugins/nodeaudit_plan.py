@@ -2,6 +2,7 @@
 
 Imported from this repository's module_utils/ the same way as nodeaudit_filters.py.
 """
+import datetime
 import json
 import os
 import sys
@@ -26,12 +27,17 @@ def _bool(value):
     return bool(value)
 
 
-def restart_plan(hosts, policies, restart_without_vhost=False, instances=None):
-    """``audit_doc.hosts | restart_plan(audit_policies, restart_without_vhost)`` -> the plan."""
+def restart_plan(hosts, policies, restart_without_vhost=False, instances=None, now=None):
+    """``audit_doc.hosts | restart_plan(audit_policies, restart_without_vhost, instances)`` -> the plan.
+
+    ``now`` (default: the controller's clock) makes a maintenance window that is already over an error.
+    """
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
     try:
         return _plan.plan(_plain(hosts or {}), _plain(policies or {}),
                           {"restart_without_vhost": _bool(restart_without_vhost),
-                           "instances": _plain(instances or {})})
+                           "instances": _plain(instances or {}), "now": _plain(now)})
     except (TypeError, ValueError, KeyError) as exc:
         raise AnsibleFilterError("restart planner: %s" % exc)
 

@@ -328,3 +328,69 @@ def test_two_thousand_pattern_groups():
     p = plan(hosts, policies)
     assert len(p["groups"]) == 2000 and p["summary"]["planned"] == 10000
     assert p["summary"]["waves"] == p["summary"]["lower_bound_waves"]
+
+
+# -- fails closed (issue 14.6) ------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["libvirt", "nova", "live_migrate"])
+def test_snapshots_are_never_planned_whatever_the_method(method):
+    hosts = {"snap": host([{"name": "a"}], source="snapshot", mode="snapshot", root="/srv/snap/c1"),
+             "live": host([{"name": "b"}])}
+    p = plan(hosts, dict((h, policy(method=method)) for h in hosts), {"restart_without_vhost": True})
+    assert pairs(p) == [[("live", "b")]]
+    [skip] = p["skipped"]
+    assert (skip["host"], skip["domain"]) == ("snap", "a") and "snapshot" in skip["reason"]
+    assert "/srv/snap/c1" in skip["reason"]
+
+
+def test_server_group_without_instance_data_is_an_error_not_an_empty_group():
+    hosts = {"a": host([{"name": "instance-0001", "uuid": "u1"}]), "b": host([{"name": "instance-0002", "uuid": "u2"}])}
+    groups = [{"name": "db", "server_group": "galera"}]
+    p = plan(hosts, dict((h, policy(groups=groups)) for h in hosts))
+    [err] = p["errors"]
+    assert err["error"] == "ha_groups_unresolved" and err["groups"] == ["db"] and err["domains"] == 2
+    assert "restart_instances" in err["message"]
+    assert p["waves"] == [] and p["summary"]["planned"] == 0
+    assert sorted((s["host"], s["domain"]) for s in p["skipped"]) == [("a", "instance-0001"), ("b", "instance-0002")]
+    # with the cloud's data the pair goes in two waves
+    instances = {"u1": {"server_groups": ["galera"]}, "u2": {"server_groups": ["galera"]}}
+    p = plan(hosts, dict((h, policy(groups=groups)) for h in hosts), {"instances": instances})
+    assert p["errors"] == [] and len(p["waves"]) == 2
+    # nova's own XML metadata naming the server group is enough too
+    hosts["a"]["domains"][0]["nova"] = {"server_group": "galera"}
+    hosts["b"]["domains"][0]["nova"] = {"server_group": "galera"}
+    p = plan(hosts, dict((h, policy(groups=groups)) for h in hosts))
+    assert p["errors"] == [] and len(p["waves"]) == 2
+
+
+def test_metadata_group_without_instance_data_is_an_error():
+    hosts = {"a": host([{"name": "x", "uuid": "u1", "nova": {"server_group": "g"}}])}
+    p = plan(hosts, {"a": policy(groups=[{"name": "etcd", "metadata": {"role": "etcd"}}])})
+    assert [e["error"] for e in p["errors"]] == ["ha_groups_unresolved"] and p["waves"] == []
+
+
+def test_a_window_in_the_past_is_refused():
+    window = {"start": "2026-11-28T01:00:00Z", "end": "2026-11-28T02:00:00Z"}
+    pols = dict((h, policy(groups=LB, window=window, wave_minutes=20)) for h in LAB_LIKE)
+    p = plan(LAB_LIKE, pols, {"now": "2026-12-01T15:00:00Z"})
+    past = [e for e in p["errors"] if e["error"] == "window_past"]
+    assert past and past[0]["waves_past"] == 3 and "in the past" in past[0]["message"]
+    # half over: the waves whose slots ended are named
+    p = plan(LAB_LIKE, pols, {"now": "2026-11-28T01:30:00Z"})
+    [err] = p["errors"]
+    assert err["error"] == "window_past" and err["waves_past"] == 1
+    assert plan(LAB_LIKE, pols, {"now": "2026-11-28T00:00:00Z"})["errors"] == []
+
+
+@pytest.mark.parametrize("window, minutes", [
+    ({"start": "9999-12-31T00:00:00Z", "end": "9999-12-31T23:59:59Z"}, 15),
+    ({"start": "9999-12-31T23:00:00-05:00", "end": "9999-12-31T23:30:00-05:00"}, 15),
+    ({"start": "0001-01-01T00:00:00+05:00", "end": "0001-01-02T00:00:00Z"}, 15),
+    ({"start": "2026-11-28T01:00:00Z", "end": "2026-11-28T02:00:00Z"}, 10 ** 12),
+])
+def test_window_at_the_date_range_edge_or_huge_wave_minutes_is_an_error_not_a_crash(window, minutes):
+    hosts = {"a": host([{"name": "x"}])}
+    p = plan(hosts, {"a": policy(window=window, wave_minutes=minutes)})
+    assert [e["error"] for e in p["errors"]] == ["window_invalid"]
+    json.dumps(p)
+    plan_markdown(p)

@@ -51,16 +51,6 @@ PLAN_SCHEMA_VERSION = 1
 
 # -- small helpers -----------------------------------------------------------
 
-def _restart_settings(policy):
-    merged = dict(DEFAULT_RESTART)
-    for key, value in ((policy or {}).get("restart") or {}).items():
-        if value is not None or key == "window":
-            merged[key] = value
-    if not merged.get("wave_minutes"):
-        merged["wave_minutes"] = DEFAULT_RESTART["wave_minutes"]
-    return merged
-
-
 def kernel_can_provide(entry):
     """``(True, None)`` when a qemu started now on this host can get vhost-net, else ``(False, reason)``.
 
@@ -127,6 +117,21 @@ class _GroupMatcher(object):
             if group.get("metadata"):
                 self.by_metadata.append((dict(group["metadata"]), name))
         self.lengths = sorted(self.by_prefix)
+
+    def cloud_group_names(self):
+        """The groups that need the cloud's data (by server_group or metadata)."""
+        return sorted(set(n for names in self.by_server_group.values() for n in names)
+                      | set(n for _, n in self.by_metadata))
+
+    def resolvable(self, domain, instances):
+        """Whether this domain's server_group / metadata membership can be told: the cloud's instance data
+        for its uuid, or (server groups only) nova's own metadata in its XML."""
+        if (instances or {}).get(domain.get("uuid") or "") is not None:
+            return True
+        nova = domain.get("nova") or {}
+        if self.by_metadata:
+            return "metadata" in nova and (not self.by_server_group or "server_group" in nova)
+        return "server_group" in nova
 
     def names(self, domain, instances):
         found = set()
@@ -204,7 +209,11 @@ class _NextFree(object):
         self.parent[i] = i + 1
 
 
-# -- the planner ---------------------------------------------------------------
+# -- the planner: small steps ----------------------------------------------------
+#
+# plan() = options -> candidates (per host: what is wanted, what is skipped and
+# why) -> HA groups resolvable? -> limits -> placement (waves) -> schedule (the
+# window) -> the document. Each step is a function below.
 
 def plan(hosts, policies, options=None):
     """Plan the restarts of the fleet.
@@ -215,212 +224,336 @@ def plan(hosts, policies, options=None):
     ``options``: ``restart_without_vhost`` (bool), ``instances`` (uuid ->
     ``{"server_groups": [...], "metadata": {...}}`` from the cloud API, for HA
     groups by nova server group or metadata), ``restart`` (fleet-wide overrides
-    of ``max_per_wave``, ``window``, ``wave_minutes``).
+    of ``max_per_wave``, ``window``, ``wave_minutes``), ``now`` (ISO time or
+    datetime: a window whose slots are over by then is an error).
 
     Returns ``{"schema_version", "waves": [[item]], "skipped": [{"host","domain","reason"}],
     "windows": [{"wave","start","end"}] | None, "limits", "groups", "errors", "summary"}``;
     an item is ``{"host","domain","uuid","method","wave","group"?,"groups"?,"state","pid"}``.
     """
-    options = options or {}
-    policies = policies or {}
-    without_vhost = bool(options.get("restart_without_vhost"))
-    instances = options.get("instances") or {}
-    matchers = _MatcherCache()
+    opts = _options(options)
+    cands = _candidates(hosts or {}, policies or {}, opts)
     errors = []
-    skipped = []
-    items = []
-    host_names = sorted(hosts or {})
-    per_host_limit = {}
-    methods = {}
-    fleet_max = None
-    windows_seen = []
-    wave_minutes = []
-    for host in host_names:
+    unresolved = _unresolved_groups(cands)
+    if unresolved:
+        errors.append(unresolved)
+        cands["skipped"].extend({"host": i["host"], "domain": i["domain"], "reason": unresolved["message"]}
+                                for i in cands["items"])
+        cands["items"] = []
+    items = cands["items"]
+    fleet_max, per_host_limit = _limits(cands, opts)
+    by_group = _groups_of(items)
+    wave_of = _place(items, by_group, per_host_limit, fleet_max)
+    waves, wave_number = _waves(items, wave_of)
+    window, window_errors = _fleet_window(cands, opts)
+    errors.extend(window_errors)
+    minutes = _wave_minutes(cands, opts)
+    windows, window_info, schedule_errors = _schedule(window, minutes, len(waves), opts.get("now"))
+    errors.extend(schedule_errors)
+    limits = {"max_per_wave": fleet_max,
+              "max_per_host": dict((h, per_host_limit[h]) for h in sorted(set(i["host"] for i in items))),
+              "wave_minutes": minutes, "window": window_info,
+              "restart_without_vhost": opts["restart_without_vhost"]}
+    groups = dict((g, sorted(({"host": items[i]["host"], "domain": items[i]["domain"], "wave": wave_number[i]}
+                              for i in by_group[g]), key=lambda m: (m["wave"], m["host"], m["domain"] or "")))
+                  for g in sorted(by_group))
+    summary = {"planned": len(items), "waves": len(waves), "skipped": len(cands["skipped"]),
+               "hosts": len(set(i["host"] for i in items)),
+               "fits_window": (not any(e["error"] == "window_too_short" for e in errors)) if window is not None
+               else None,
+               "lower_bound_waves": _lower_bound(items, by_group, per_host_limit, fleet_max)}
+    return {"schema_version": PLAN_SCHEMA_VERSION, "waves": waves, "skipped": cands["skipped"], "windows": windows,
+            "limits": limits, "groups": groups, "errors": errors, "summary": summary}
+
+
+def _options(options):
+    options = dict(options or {})
+    return {"restart_without_vhost": bool(options.get("restart_without_vhost")),
+            "instances": options.get("instances") or {},
+            "restart": options.get("restart") or {},
+            "now": options.get("now")}
+
+
+# -- step 1: candidates, host by host --------------------------------------------
+
+def _candidates(hosts, policies, opts):
+    """Every host's wanted domains as items, or skipped with the reason; the hosts' restart settings."""
+    out = {"items": [], "skipped": [], "settings": {}, "windows": [], "wave_minutes": [], "max_per_wave": [],
+           "needs_instances": []}
+    matchers = _MatcherCache()
+    for host in sorted(hosts):
         entry = hosts[host] or {}
         policy = policies.get(host) or {}
         settings = _restart_settings(policy)
-        per_host_limit[host] = int(settings["max_per_host"])
-        methods[host] = settings["method"]
+        out["settings"][host] = settings
         wanted = sorted((d for d in entry.get("domains") or () if d.get("needs_restart")),
                         key=lambda d: (d.get("name") or "", d.get("uuid") or ""))
-        if not entry.get("reachable", True):
-            skipped.append({"host": host, "domain": None,
-                            "reason": entry.get("reason") or "host unreachable: its domains are unknown"})
-            continue
-        if entry.get("state") == "error" and not entry.get("domains") and entry.get("reason"):
-            skipped.append({"host": host, "domain": None, "reason": entry["reason"]})
+        skip_host = _host_skip(entry)
+        if skip_host:
+            out["skipped"].append({"host": host, "domain": None, "reason": skip_host})
             continue
         if not wanted:
             continue
-        fleet_max = int(settings["max_per_wave"]) if fleet_max is None else min(fleet_max, int(settings["max_per_wave"]))
+        out["max_per_wave"].append(int(settings["max_per_wave"]))
         if settings.get("window") is not None:
-            windows_seen.append((host, settings["window"]))
-        wave_minutes.append(int(settings["wave_minutes"]))
-        host_block = None
-        ok, why = kernel_can_provide(entry)
-        if not ok:
-            if without_vhost:
-                host_block = None
-            else:
-                host_block = why + " (-e restart_without_vhost=true restarts anyway)"
-        if host_block is None and settings["method"] == "libvirt":
-            source = (entry.get("sources") or {}).get("domains")
-            if source and source not in ("libvirt",):
-                host_block = ("libvirt did not answer the audit (domains read from %s: %s): the libvirt method "
-                              "cannot restart here" % (source, (entry.get("sources") or {}).get("domains_reason")
-                                                       or "no reason given"))
-        matcher = matchers.get(policy.get("ha_groups")) if wanted else None
+            out["windows"].append((host, settings["window"]))
+        out["wave_minutes"].append(settings["wave_minutes"])
+        block = _host_block(entry, settings, opts["restart_without_vhost"])
+        matcher = matchers.get(policy.get("ha_groups"))
         for dom in wanted:
-            name = dom.get("name")
-            if dom.get("exempt"):
-                skipped.append({"host": host, "domain": name, "reason": dom.get("reason") or "exempt in the policy"})
+            why = _domain_skip(dom) or block
+            if why:
+                out["skipped"].append({"host": host, "domain": dom.get("name"), "reason": why})
                 continue
-            if dom.get("managed") is False:
-                skipped.append({"host": host, "domain": name,
-                                "reason": "a qemu process no libvirt domain claims: restart it through whoever "
-                                          "started it"})
-                continue
-            if host_block:
-                skipped.append({"host": host, "domain": name, "reason": host_block})
-                continue
-            items.append({"host": host, "domain": name, "uuid": dom.get("uuid"), "method": settings["method"],
-                          "state": dom.get("state"), "pid": dom.get("pid"),
-                          "groups": matcher.names(dom, instances)})
-    overrides = options.get("restart") or {}
-    if overrides.get("max_per_wave"):
-        fleet_max = int(overrides["max_per_wave"])
+            if matcher.by_server_group or matcher.by_metadata:
+                if not matcher.resolvable(dom, opts["instances"]):
+                    out["needs_instances"].append((host, dom.get("name"), matcher.cloud_group_names()))
+            out["items"].append({"host": host, "domain": dom.get("name"), "uuid": dom.get("uuid"),
+                                 "method": settings["method"], "state": dom.get("state"), "pid": dom.get("pid"),
+                                 "groups": matcher.names(dom, opts["instances"])})
+    return out
+
+
+def _host_skip(entry):
+    """Why a whole host gets no restart (unreachable, audit failed), or None."""
+    if not entry.get("reachable", True):
+        return entry.get("reason") or "host unreachable: its domains are unknown"
+    if entry.get("state") == "error" and not entry.get("domains") and entry.get("reason"):
+        return entry["reason"]
+    return None
+
+
+def _host_block(entry, settings, without_vhost):
+    """Why no domain of this host may restart (snapshot, kernel, libvirt down), or None."""
+    if entry.get("mode") == "snapshot" or (entry.get("sources") or {}).get("domains") == "snapshot":
+        return ("audited from a snapshot (%s): a copy of a node is never restarted, whatever the method"
+                % (entry.get("root") or "a snapshot root"))
+    ok, why = kernel_can_provide(entry)
+    if not ok and not without_vhost:
+        return why + " (-e restart_without_vhost=true restarts anyway)"
+    if settings["method"] == "libvirt":
+        sources = entry.get("sources") or {}
+        source = sources.get("domains")
+        if source and source != "libvirt":
+            return ("libvirt did not answer the audit (domains read from %s: %s): the libvirt method cannot "
+                    "restart here" % (source, sources.get("domains_reason") or "no reason given"))
+    return None
+
+
+def _domain_skip(dom):
+    if dom.get("exempt"):
+        return dom.get("reason") or "exempt in the policy"
+    if dom.get("managed") is False:
+        return "a qemu process no libvirt domain claims: restart it through whoever started it"
+    return None
+
+
+def _restart_settings(policy):
+    merged = dict(DEFAULT_RESTART)
+    for key, value in ((policy or {}).get("restart") or {}).items():
+        if value is not None or key == "window":
+            merged[key] = value
+    if not merged.get("wave_minutes"):
+        merged["wave_minutes"] = DEFAULT_RESTART["wave_minutes"]
+    return merged
+
+
+# -- step 2: HA groups that need the cloud's data ------------------------------------
+
+def _unresolved_groups(cands, shown=5):
+    """An error when HA groups by server_group / metadata cannot be resolved for some domain, else None.
+
+    Without the cloud's instance data such a group is silently empty and its
+    members could restart together: refuse to plan instead.
+    """
+    missing = cands["needs_instances"]
+    if not missing:
+        return None
+    names = sorted(set(g for _, _, groups in missing for g in groups))
+    listed = ", ".join("%s/%s" % (h, d) for h, d, _ in missing[:shown])
+    more = " and %d more" % (len(missing) - shown) if len(missing) > shown else ""
+    return {"error": "ha_groups_unresolved", "groups": names, "domains": len(missing),
+            "message": "HA group(s) %s are defined by nova server_group or metadata, but %d domain(s) have no "
+                       "instance data to match them (%s%s): pass -e @instances.yml with restart_instances "
+                       "(docs/FIX.md); nothing is planned until then" % (", ".join(names), len(missing), listed,
+                                                                          more)}
+
+
+# -- step 3: limits ------------------------------------------------------------------
+
+def _limits(cands, opts):
+    """The fleet's per-wave limit (the strictest policy, or the fleet-wide override) and each host's."""
+    fleet_max = min(cands["max_per_wave"]) if cands["max_per_wave"] else None
+    if opts["restart"].get("max_per_wave"):
+        fleet_max = int(opts["restart"]["max_per_wave"])
     if fleet_max is None:
         fleet_max = DEFAULT_RESTART["max_per_wave"]
-    for item in items:
-        per_host_limit[item["host"]] = max(1, min(per_host_limit[item["host"]], fleet_max))
+    per_host = {}
+    for item in cands["items"]:
+        host = item["host"]
+        per_host[host] = max(1, min(int(cands["settings"][host]["max_per_host"]), fleet_max))
+    return fleet_max, per_host
 
-    # -- placement -----------------------------------------------------------
+
+# -- step 4: placement ------------------------------------------------------------------
+
+def _groups_of(items):
     by_group = {}
     for idx, item in enumerate(items):
         for g in item["groups"]:
-            by_group.setdefault(g, []).append(idx)
-    group_order = sorted(by_group, key=lambda g: (-len(by_group[g]), g))
-    host_load = {}
-    for item in items:
-        host_load[item["host"]] = host_load.get(item["host"], 0) + 1
-    order = []
-    seen = set()
-    for g in group_order:
-        for idx in by_group[g]:  # already (host, domain) ordered
+            by_group.setdefault(g, []).append(idx)   # already (host, domain) ordered
+    return by_group
+
+
+def _placement_order(items, by_group, per_host_limit):
+    """Big HA groups first (they need the most waves), each in its members' order; then the rest, busiest hosts first."""
+    order, seen = [], set()
+    for g in sorted(by_group, key=lambda g: (-len(by_group[g]), g)):
+        for idx in by_group[g]:
             if idx not in seen:
                 seen.add(idx)
                 order.append(idx)
-    rest = [i for i in range(len(items)) if i not in seen]
-    rest.sort(key=lambda i: (-(host_load[items[i]["host"]] + per_host_limit[items[i]["host"]] - 1)
-                             // per_host_limit[items[i]["host"]], items[i]["host"], items[i]["domain"] or ""))
-    order.extend(rest)
+    load = {}
+    for item in items:
+        load[item["host"]] = load.get(item["host"], 0) + 1
 
-    fleet_free = _NextFree()
-    fleet_count = {}
-    host_free = {}
-    host_count = {}
+    def busy(i):
+        host = items[i]["host"]
+        return (-(load[host] + per_host_limit[host] - 1) // per_host_limit[host], host, items[i]["domain"] or "")
+    order.extend(sorted((i for i in range(len(items)) if i not in seen), key=busy))
+    return order
+
+
+def _place(items, by_group, per_host_limit, fleet_max):
+    """Each item's wave index: the earliest wave after its groups' previous members with room on its host and in the fleet."""
+    fleet_free, fleet_count = _NextFree(), {}
+    host_free, host_count = {}, {}
     group_last = {}
     wave_of = [0] * len(items)
-    for idx in order:
+    for idx in _placement_order(items, by_group, per_host_limit):
         item = items[idx]
         host = item["host"]
-        lb = 0
-        for g in item["groups"]:
-            last = group_last.get(g)
-            if last is not None and last + 1 > lb:
-                lb = last + 1
-        hfree = host_free.get(host)
-        if hfree is None:
-            hfree = host_free[host] = _NextFree()
-            host_count[host] = {}
-        w = fleet_free.find(lb)
-        while True:
-            w2 = hfree.find(w)
-            if w2 == w:
-                break
-            w = fleet_free.find(w2)
+        lower = max([group_last[g] + 1 for g in item["groups"] if g in group_last] or [0])
+        if host not in host_free:
+            host_free[host], host_count[host] = _NextFree(), {}
+        w = _first_fit(fleet_free, host_free[host], lower)
         wave_of[idx] = w
         fleet_count[w] = fleet_count.get(w, 0) + 1
         if fleet_count[w] >= fleet_max:
             fleet_free.mark_full(w)
-        hc = host_count[host]
-        hc[w] = hc.get(w, 0) + 1
-        if hc[w] >= per_host_limit[host]:
-            hfree.mark_full(w)
+        host_count[host][w] = host_count[host].get(w, 0) + 1
+        if host_count[host][w] >= per_host_limit[host]:
+            host_free[host].mark_full(w)
         for g in item["groups"]:
             if group_last.get(g, -1) < w:
                 group_last[g] = w
-    # Group members must be in strictly increasing waves in their stable order;
-    # members of several groups are placed with all their groups' bounds, so
-    # this holds by construction. Compact empty waves (none can occur, but be safe).
+    return wave_of
+
+
+def _first_fit(fleet_free, host_free, lower):
+    w = fleet_free.find(lower)
+    while True:
+        w2 = host_free.find(w)
+        if w2 == w:
+            return w
+        w = fleet_free.find(w2)
+
+
+def _waves(items, wave_of):
+    """The waves as lists of plan items (numbered from 1, no empty wave), and each item's wave number.
+
+    Group members are in strictly increasing waves in their stable order by
+    construction (members of several groups are placed with all their groups'
+    bounds).
+    """
     used = sorted(set(wave_of))
     renumber = dict((w, i) for i, w in enumerate(used))
     waves = [[] for _ in used]
+    numbers = [renumber[w] + 1 for w in wave_of]
     for idx, item in enumerate(items):
         out = {"host": item["host"], "domain": item["domain"], "uuid": item["uuid"], "method": item["method"],
-               "state": item["state"], "pid": item["pid"], "wave": renumber[wave_of[idx]] + 1}
+               "state": item["state"], "pid": item["pid"], "wave": numbers[idx]}
         if item["groups"]:
             out["group"] = item["groups"][0]
             if len(item["groups"]) > 1:
                 out["groups"] = list(item["groups"])
-        waves[renumber[wave_of[idx]]].append(out)
+        waves[numbers[idx] - 1].append(out)
     for wave in waves:
         wave.sort(key=lambda i: (i["host"], i["domain"] or ""))
+    return waves, numbers
 
-    # -- window ----------------------------------------------------------------
-    window = overrides.get("window") if "window" in overrides else None
-    if window is None and windows_seen:
-        distinct = sorted(set((w.get("start"), w.get("end")) for _, w in windows_seen))
-        if len(distinct) > 1:
-            errors.append({"error": "window_conflict",
-                           "message": "hosts' policies give different maintenance windows (%s): set one fleet-wide"
-                                      % "; ".join("%s..%s" % d for d in distinct)})
-        window = {"start": distinct[0][0], "end": distinct[0][1]}
-    minutes = int(overrides.get("wave_minutes") or (min(wave_minutes) if wave_minutes else
-                                                    DEFAULT_RESTART["wave_minutes"]))
-    windows = None
-    window_info = None
-    if window is not None:
-        windows = []
-        try:
-            start, end = parse_time(window["start"]), parse_time(window["end"])
-        except (KeyError, TypeError, ValueError) as exc:
-            errors.append({"error": "window_invalid", "message": "maintenance window %r is not valid: %s"
-                                                                 % (window, exc)})
-            start = end = None
-        if start is not None:
-            step = datetime.timedelta(minutes=minutes)
-            slots = int((end - start).total_seconds() // step.total_seconds()) if end > start else 0
-            window_info = {"start": _iso(start), "end": _iso(end), "wave_minutes": minutes, "slots": slots}
-            if end <= start:
-                errors.append({"error": "window_invalid",
-                               "message": "maintenance window ends (%s) before it starts (%s)" % (_iso(end),
-                                                                                                  _iso(start))})
-            for i in range(min(len(waves), slots)):
-                windows.append({"wave": i + 1, "start": _iso(start + step * i), "end": _iso(start + step * (i + 1))})
-            if len(waves) > slots:
-                need = step * len(waves)
-                errors.append({"error": "window_too_short",
-                               "message": "the plan needs %d wave(s) of %d min (%s) but the window %s .. %s holds "
-                                          "only %d: waves %d..%d do not fit; widen the window, raise max_per_wave "
-                                          "/ max_per_host, or shorten wave_minutes"
-                                          % (len(waves), minutes, _duration(need), _iso(start), _iso(end), slots,
-                                             slots + 1, len(waves)),
-                               "waves_needed": len(waves), "waves_available": slots})
-    limits = {"max_per_wave": fleet_max,
-              "max_per_host": dict((h, per_host_limit[h]) for h in sorted(set(i["host"] for i in items))),
-              "wave_minutes": minutes, "window": window_info,
-              "restart_without_vhost": without_vhost}
-    # Each group's members in the order they go (one per wave, each after the previous one).
-    groups = dict((g, sorted(({"host": items[i]["host"], "domain": items[i]["domain"],
-                               "wave": renumber[wave_of[i]] + 1} for i in by_group[g]),
-                             key=lambda m: (m["wave"], m["host"], m["domain"] or ""))) for g in sorted(by_group))
-    summary = {"planned": len(items), "waves": len(waves), "skipped": len(skipped),
-               "hosts": len(set(i["host"] for i in items)), "fits_window": not any(
-                   e["error"] == "window_too_short" for e in errors) if window is not None else None,
-               "lower_bound_waves": _lower_bound(items, by_group, per_host_limit, fleet_max)}
-    return {"schema_version": PLAN_SCHEMA_VERSION, "waves": waves, "skipped": skipped, "windows": windows,
-            "limits": limits, "groups": groups, "errors": errors, "summary": summary}
+
+# -- step 5: the maintenance window ------------------------------------------------------
+
+def _fleet_window(cands, opts):
+    """The one window of the fleet (the fleet-wide override, or the hosts' policies'), and a conflict error."""
+    if opts["restart"].get("window") is not None:
+        return opts["restart"]["window"], []
+    if not cands["windows"]:
+        return None, []
+    distinct = sorted(set((w.get("start"), w.get("end")) for _, w in cands["windows"]),
+                      key=lambda d: tuple(str(x) for x in d))
+    errors = []
+    if len(distinct) > 1:
+        errors.append({"error": "window_conflict",
+                       "message": "hosts' policies give different maintenance windows (%s): set one fleet-wide"
+                                  % "; ".join("%s..%s" % d for d in distinct)})
+    return {"start": distinct[0][0], "end": distinct[0][1]}, errors
+
+
+def _wave_minutes(cands, opts):
+    value = opts["restart"].get("wave_minutes") or (min(cands["wave_minutes"]) if cands["wave_minutes"]
+                                                    else DEFAULT_RESTART["wave_minutes"])
+    return int(value)
+
+
+def _schedule(window, minutes, n_waves, now=None):
+    """``(windows, window_info, errors)``: wave N gets slot N of the window; errors when it is invalid,
+    too short, or (given ``now``) over for some wave."""
+    if window is None:
+        return None, None, []
+    try:
+        start, end = parse_time(window["start"]), parse_time(window["end"])
+        step = datetime.timedelta(minutes=minutes)
+        _iso(start), _iso(end), _iso(end + step)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        return [], None, [{"error": "window_invalid", "message": "maintenance window %r is not valid: %s"
+                                                                 % (window, exc)}]
+    errors = []
+    slots = int((end - start).total_seconds() // step.total_seconds()) if end > start else 0
+    info = {"start": _iso(start), "end": _iso(end), "wave_minutes": minutes, "slots": slots}
+    if end <= start:
+        errors.append({"error": "window_invalid",
+                       "message": "maintenance window ends (%s) before it starts (%s)" % (_iso(end), _iso(start))})
+    windows = [{"wave": i + 1, "start": _iso(start + step * i), "end": _iso(start + step * (i + 1))}
+               for i in range(min(n_waves, slots))]
+    if n_waves > slots:
+        errors.append({"error": "window_too_short",
+                       "message": "the plan needs %d wave(s) of %d min (%s) but the window %s .. %s holds only %d: "
+                                  "waves %d..%d do not fit; widen the window, raise max_per_wave / max_per_host, "
+                                  "or shorten wave_minutes"
+                                  % (n_waves, minutes, _duration(minutes * n_waves), _iso(start), _iso(end), slots,
+                                     slots + 1, n_waves),
+                       "waves_needed": n_waves, "waves_available": slots})
+    past = _past_error(windows, now)
+    if past:
+        errors.append(past)
+    return windows, info, errors
+
+
+def _past_error(windows, now):
+    """An error when a wave's slot is already over at ``now``: a past window is never executed."""
+    if now is None or not windows:
+        return None
+    now = parse_time(now)
+    over = [w["wave"] for w in windows if parse_time(w["end"]) <= now]
+    if not over:
+        return None
+    return {"error": "window_past",
+            "message": "the maintenance window's slot for wave(s) %d..%d is already over (now %s, wave 1 ended %s): "
+                       "a window in the past cannot be executed; set a new restart.window"
+                       % (over[0], over[-1], _iso(now), windows[0]["end"]),
+            "waves_past": len(over)}
 
 
 def _lower_bound(items, by_group, per_host_limit, fleet_max):
@@ -437,8 +570,8 @@ def _lower_bound(items, by_group, per_host_limit, fleet_max):
     return bound
 
 
-def _duration(delta):
-    minutes = int(delta.total_seconds() // 60)
+def _duration(minutes):
+    minutes = int(minutes)
     return "%dh%02d" % (minutes // 60, minutes % 60)
 
 
