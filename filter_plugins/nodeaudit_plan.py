@@ -73,9 +73,9 @@ def restart_steps(plan_doc):
     return [item for wave in _plain(plan_doc).get("waves") or [] for item in wave]
 
 
-def restart_host_entry(result, name=None):
+def restart_host_entry(result):
     """A registered compute_audit result -> the report's host entry (reachable, audit...)."""
-    return _report.host_entry(_plain(result) if result is not None else None, name)
+    return _report.host_entry(_plain(result) if result is not None else None)
 
 
 def vhost_fix_steps(entry, policy=None):

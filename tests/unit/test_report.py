@@ -23,7 +23,7 @@ def _fleet():
                      "needs_restart": ["lb|1"]}}
     gone = {"unreachable": True, "msg": "Failed to connect to the host via ssh: Connection refused"}
     broken = {"failed": True, "msg": "python3 not found"}
-    hosts = dict((n, report.host_entry(r, n)) for n, r in
+    hosts = dict((n, report.host_entry(r)) for n, r in
                  [("ok-1", ok), ("bad-1", bad), ("gone-1", gone), ("broken-1", broken)])
     return report.build(hosts, "default", "sha256:abc", "2026-11-26T00:00:00Z",
                         host_order=["ok-1", "bad-1", "gone-1", "broken-1"])

@@ -61,7 +61,7 @@ def _bare(reason, state, extra=None):
     return entry
 
 
-def host_entry(result, name=None):
+def host_entry(result):
     """Normalise what Ansible registered for one host into the report's host entry.
 
     ``result`` is the registered result of the ``compute_audit`` task (or None
@@ -148,7 +148,7 @@ def build(hosts, policy_name, policy_digest, generated_at, host_order=None, run=
 
 def fleet(results, policy_name, policy_digest, generated_at, host_order=None, run=None):
     """The fleet report from what Ansible registered per host: ``{inventory_name: result}``."""
-    hosts = dict((name, host_entry(result, name)) for name, result in results.items())
+    hosts = dict((name, host_entry(result)) for name, result in results.items())
     return build(hosts, policy_name, policy_digest, generated_at, host_order=host_order, run=run)
 
 
