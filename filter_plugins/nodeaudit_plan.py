@@ -1,4 +1,5 @@
-"""Jinja filters over the restart planner and the fix (module_utils/nodeaudit/controller/plan.py, pure code).
+"""Jinja filters over the restart planner and the fix (module_utils/nodeaudit/controller/plan.py and
+remediation.py, pure code: every judgement is there, with its unit tests; these only adapt Ansible's data).
 
 Imported from this repository's module_utils/ the same way as nodeaudit_filters.py.
 """
@@ -15,7 +16,7 @@ if _MODULE_UTILS not in sys.path:
 
 from nodeaudit.controller import plan as _plan  # noqa: E402
 from nodeaudit.controller import report as _report  # noqa: E402
-from nodeaudit.evaluate import RUNNING_STATES  # noqa: E402
+from nodeaudit.controller import remediation as _remediation  # noqa: E402
 from nodeaudit.controller.plain import plain as _plain  # noqa: E402
 
 
@@ -79,71 +80,20 @@ def restart_host_entry(result):
 
 
 def vhost_fix_steps(entry, policy=None):
-    return _plan.remediation_steps(_plain(entry or {}), _plain(policy or {}))
+    """What --tags fix may change on the node (controller/remediation.py:remediation_steps)."""
+    return _remediation.remediation_steps(_plain(entry or {}), _plain(policy or {}))
 
 
 def restart_kernel_ok(entry):
-    """``[ok, reason]`` for a host's audit entry (see plan.kernel_can_provide)."""
-    ok, why = _plan.kernel_can_provide(_plain(entry or {}))
+    """``[ok, reason]`` for a host's audit entry (controller/remediation.py:kernel_can_provide)."""
+    ok, why = _remediation.kernel_can_provide(_plain(entry or {}))
     return [ok, why]
 
 
 def restart_verify(audit_result, step, restarted=None, kernel_ok=True):
-    """Judge one domain after its restart from a fresh compute_audit result of its host.
-
-    Returns ``{"ok", "reason", "pid", "state", "vhost", "nics"}``: the pid must be the
-    new one (libvirt: the module's new_pid; other methods: not the planned old pid),
-    the domain back in its previous state (or running for nova), and, where the kernel
-    can provide vhost-net, every virtio tap NIC with vhost-net active.
-    """
-    audit_result = _plain(audit_result or {})
-    step = _plain(step or {})
-    restarted = _plain(restarted or {})
-    audit = audit_result.get("audit") or {}
-    name = step.get("domain")
-    out = {"ok": False, "reason": None, "pid": None, "state": None, "vhost": None, "nics": []}
-    if audit_result.get("unreachable") or audit_result.get("failed") or not audit:
-        out["reason"] = "re-audit of %s failed: %s" % (step.get("host"), audit_result.get("msg") or "no audit")
-        return out
-    dom = None
-    for d in audit.get("domains") or []:
-        if d.get("name") == name:
-            dom = d
-    if dom is None:
-        if step.get("method") == "live_migrate":
-            out.update(ok=True, reason="no longer on %s (live-migrated away)" % step.get("host"))
-            return out
-        out["reason"] = "domain %s not found on %s after the restart" % (name, step.get("host"))
-        return out
-    out["pid"], out["state"] = dom.get("pid"), dom.get("state")
-    out["nics"] = [{"mac": n.get("mac"), "vhost": n.get("vhost"), "state": n.get("state")}
-                   for n in dom.get("nics") or []]
-    judged = [n for n in dom.get("nics") or [] if n.get("state") in ("pass", "fail")]
-    out["vhost"] = all(n.get("vhost") for n in judged) if judged else None
-    new_pid = restarted.get("new_pid")
-    problems = []
-    if new_pid is not None and dom.get("pid") != new_pid:
-        problems.append("qemu pid is %s, not the new pid %s" % (dom.get("pid"), new_pid))
-    if step.get("pid") is not None and dom.get("pid") == step.get("pid"):
-        problems.append("qemu pid %s did not change" % dom.get("pid"))
-    want = restarted.get("previous_state") or step.get("state")
-    norm = lambda s: "running" if s in ("running", "blocked") else s
-    if step.get("method") == "nova":
-        if dom.get("state") not in RUNNING_STATES:
-            problems.append("domain is %s after the hard reboot" % dom.get("state"))
-    elif want and norm(dom.get("state")) != norm(want):
-        problems.append("domain is %s, not %s as before" % (dom.get("state"), want))
-    if _bool(kernel_ok) and out["vhost"] is False:
-        problems.append("still without vhost-net after the restart: %s" % "; ".join(
-            "%s: %s" % (n.get("mac"), n.get("reason")) for n in judged if not n.get("vhost")))
-    if problems:
-        out["reason"] = "; ".join(problems)
-        return out
-    out["ok"] = True
-    if not _bool(kernel_ok) and out["vhost"] is False:
-        out["reason"] = "new qemu process, still without vhost-net: the kernel cannot provide it " \
-                        "(restart_without_vhost)"
-    return out
+    """One domain judged after its restart (controller/remediation.py:verify_restart, unit-tested there)."""
+    return _remediation.verify_restart(_plain(audit_result or {}), _plain(step or {}), _plain(restarted or {}),
+                                       _bool(kernel_ok))
 
 
 class FilterModule(object):

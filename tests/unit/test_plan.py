@@ -6,12 +6,16 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nodeaudit.controller import plan as planmod
-from nodeaudit.controller.plan import kernel_can_provide, plan, plan_markdown, plan_waves
+from nodeaudit.controller.plan import plan, plan_markdown, plan_waves
+from nodeaudit.controller.remediation import kernel_can_provide
 
+# The audit's structured kernel fields (kernel.can_provide is the combiner's verdict: see test_remediation.py).
 KERNEL_OK = {"dev_vhost_net": True, "vhost_net_loaded": True, "vhost_net_builtin": False,
-             "blacklisted": False, "install_blocked": False}
+             "blacklisted": False, "install_blocked": False, "module_support": True,
+             "can_provide": True, "can_provide_reason": None, "blocks": []}
 KERNEL_NONE = {"dev_vhost_net": False, "vhost_net_loaded": None, "vhost_net_builtin": None,
-               "blacklisted": False, "install_blocked": False}
+               "blacklisted": False, "install_blocked": False, "module_support": False,
+               "can_provide": False, "can_provide_reason": "/dev/vhost-net is absent", "blocks": []}
 
 
 def host(domains, kernel=KERNEL_OK, source="libvirt", **extra):
@@ -83,26 +87,8 @@ def test_kernel_without_vhost_plans_nothing_there_unless_told():
     assert pairs(p) == [[("novhost", "b"), ("ok", "a")]] and p["skipped"] == []
 
 
-@pytest.mark.parametrize("kernel, ok", [
-    (dict(KERNEL_OK), True),
-    (dict(KERNEL_OK, vhost_net_loaded=False, vhost_net_builtin=True), True),
-    (dict(KERNEL_OK, vhost_net_loaded=False), True),                     # static node loads it on open
-    (dict(KERNEL_OK, vhost_net_loaded=False, blacklisted=True), False),  # ...unless blacklisted
-    (dict(KERNEL_OK, blacklisted=True), True),                           # loaded anyway: it is there
-    (dict(KERNEL_OK, install_blocked=True), False),
-    (dict(KERNEL_OK, dev_vhost_net=None), False),
-    (KERNEL_NONE, False),
-])
-def test_kernel_can_provide(kernel, ok):
-    assert kernel_can_provide({"kernel": kernel})[0] is ok
-
-
-def test_kernel_reason_quotes_the_check():
-    entry = {"kernel": KERNEL_NONE, "checks": [{"id": "kernel.vhost_net", "state": "fail",
-                                                "reason": "/proc/modules does not exist (kernel without loadable "
-                                                          "module support)"}]}
-    assert "no loadable module support" not in kernel_can_provide(entry)[1]
-    assert "kernel without loadable module support" in kernel_can_provide(entry)[1]
+# test_kernel_can_provide and test_kernel_reason_quotes_the_check moved to test_remediation.py
+# (the verdict is the audit's kernel.can_provide; the planner only reads it).
 
 
 def test_unreachable_host_and_libvirt_down_are_skipped_plainly():

@@ -6,11 +6,14 @@ merged policy of each host and a few options; output is plain JSON-ready data.
 Rules:
 
 - only domains with ``needs_restart`` true and not ``exempt`` are planned;
-- a host whose kernel cannot provide vhost-net (no ``/dev/vhost-net``, an
-  ``install vhost_net /bin/true`` block, a blacklist with the module not
-  loaded) gets no restart: a new qemu there would run in userspace again.
+- a host whose kernel cannot provide vhost-net (the audit's
+  ``kernel.can_provide`` is false, or null: could not tell) gets no restart: a
+  new qemu there would run in userspace again (``remediation.kernel_can_provide``).
   ``restart_without_vhost`` overrides that (the lab uses it: its kernel has no
   vhost-net at all);
+- a host audited from a snapshot gets no restart, whatever the method;
+- HA groups by nova ``server_group`` / ``metadata`` without the cloud's
+  instance data for a domain are an error, and nothing is planned;
 - with the ``libvirt`` method a host whose libvirtd did not answer the audit
   (domains read from status files) gets no restart either;
 - no two members of one HA group in the same wave; a group's members go in a
@@ -19,18 +22,19 @@ Rules:
   verified;
 - at most ``max_per_host`` domains of one host and ``max_per_wave`` in the
   fleet per wave;
-- deterministic: the same input gives the same plan, byte for byte.
+- deterministic: the same input gives the same plan, byte for byte;
+- a maintenance window too short, invalid, or (given ``now``) already over is an error in the plan.
 
 Placement is "earliest wave that fits" with next-free-wave pointers (union-find
 with path compression), so planning is O(n) in practice: big HA groups first
 (they need the most waves), then the other domains, busiest hosts first.
 
 >>> hosts = {"c1": {"reachable": True, "sources": {"domains": "libvirt"},
-...                 "kernel": {"dev_vhost_net": True, "vhost_net_loaded": True},
+...                 "kernel": {"can_provide": True},
 ...                 "domains": [{"name": "lb1", "uuid": "u1", "needs_restart": True},
 ...                             {"name": "web", "uuid": "u2", "needs_restart": True}]},
 ...          "c2": {"reachable": True, "sources": {"domains": "libvirt"},
-...                 "kernel": {"dev_vhost_net": True, "vhost_net_loaded": True},
+...                 "kernel": {"can_provide": True},
 ...                 "domains": [{"name": "lb2", "uuid": "u3", "needs_restart": True}]}}
 >>> pol = {"ha_groups": [{"name": "lb", "domains": ["lb*"]}],
 ...        "restart": {"method": "libvirt", "max_per_host": 1, "max_per_wave": 10, "window": None}}
@@ -42,52 +46,23 @@ with path compression), so planning is O(n) in practice: big HA groups first
 """
 import datetime
 import fnmatch
-import re
 
 from ..policy import RESTART_DEFAULTS as DEFAULT_RESTART, parse_time  # noqa: F401 (parse_time: public here too)
+from .remediation import kernel_can_provide
 
 PLAN_SCHEMA_VERSION = 1
 
 
 # -- small helpers -----------------------------------------------------------
 
-def kernel_can_provide(entry):
-    """``(True, None)`` when a qemu started now on this host can get vhost-net, else ``(False, reason)``.
+def _literal_prefix(pattern):
+    """The text of an fnmatch pattern before its first ``*``, ``?`` or ``[``.
 
-    Read from the audit's ``kernel`` summary (``dev_vhost_net``, loaded / built
-    in, blacklist, install block) and the ``kernel.vhost_net`` check's reason.
-
-    >>> kernel_can_provide({"kernel": {"dev_vhost_net": True, "vhost_net_loaded": True}})
-    (True, None)
-    >>> kernel_can_provide({"kernel": {"dev_vhost_net": False}})[1]
-    'the kernel cannot provide vhost-net (/dev/vhost-net is absent): a restarted qemu would run in userspace again'
-    >>> kernel_can_provide({"kernel": {"dev_vhost_net": True, "install_blocked": True}})[0]
-    False
+    >>> _literal_prefix("keepalived-lb*"), _literal_prefix("db[12]"), _literal_prefix("plain")
+    ('keepalived-lb', 'db', 'plain')
     """
-    kernel = entry.get("kernel") or {}
-    check_reason = None
-    for check in entry.get("checks") or []:
-        if check.get("id") == "kernel.vhost_net" and check.get("state") != "pass":
-            check_reason = check.get("reason") or check.get("actual")
-    why = None
-    if kernel.get("install_blocked"):
-        why = "an `install vhost_net ...` line blocks every load"
-    elif kernel.get("dev_vhost_net") is None:
-        why = "whether /dev/vhost-net exists could not be read"
-    elif not kernel.get("dev_vhost_net"):
-        why = "/dev/vhost-net is absent"
-    elif not (kernel.get("vhost_net_loaded") or kernel.get("vhost_net_builtin")) and kernel.get("blacklisted"):
-        why = "vhost_net is not loaded and blacklisted (on-demand loading through /dev/vhost-net is blocked)"
-    if why is None:
-        return True, None
-    if check_reason and why not in check_reason:
-        why = check_reason if why in ("/dev/vhost-net is absent",) else "%s; %s" % (why, check_reason)
-    elif check_reason:
-        why = check_reason
-    return False, "the kernel cannot provide vhost-net (%s): a restarted qemu would run in userspace again" % why
-
-
-_WILD = re.compile(r"[*?\[]")
+    cut = [i for i in (pattern.find(c) for c in "*?[") if i >= 0]
+    return pattern[:min(cut)] if cut else pattern
 
 
 class _GroupMatcher(object):
@@ -109,8 +84,7 @@ class _GroupMatcher(object):
         for group in groups or ():
             name = group.get("name")
             for pattern in group.get("domains") or ():
-                hit = _WILD.search(pattern)
-                prefix = pattern[:hit.start()] if hit else pattern
+                prefix = _literal_prefix(pattern)
                 self.by_prefix.setdefault(len(prefix), {}).setdefault(prefix, []).append((pattern, name))
             if group.get("server_group"):
                 self.by_server_group.setdefault(group["server_group"], []).append(name)
@@ -650,106 +624,3 @@ def plan_markdown(plan_doc):
 
 def _md(text):
     return str(text if text is not None else "-").replace("|", "\\|").replace("\n", " ")
-
-
-# -- node remediation: what the fix may change on one node ----------------------
-
-_BLACKLIST_EVIDENCE = re.compile(r"^(?P<path>/[^:]+):(?P<line>\d+):\s*blacklist\s+vhost[_-]net\b")
-
-
-def remediation_steps(entry, policy=None):
-    """What ``--tags fix`` may change on one node, decided from its audit (pure).
-
-    Returns ``{"fix_config", "config_path", "load_module", "remove_blacklist": [paths],
-    "kernel_ok_after", "notes": [str]}``: ``fix_config`` only when the audit found
-    ``VHOST_NET_ENABLED`` present and not ``1`` (a missing key is not added: the
-    releases without it never read it; ``vhost_net`` is then persisted through
-    ``modules-load.d``); ``load_module`` only where the kernel check did not pass
-    and the kernel can load modules, nothing blocks it, and a blacklist is either
-    absent or to be removed (``remediation.remove_blacklist``).
-
-    >>> audit = {"reachable": True, "mode": "live", "config": {"path": "/etc/default/qemu-kvm", "status": "ok",
-    ...          "vhost_net_enabled": "0"}, "kernel": {"vhost_net_loaded": None, "dev_vhost_net": False},
-    ...          "checks": [{"id": "qemu_kvm.vhost_net_enabled", "state": "fail"},
-    ...                     {"id": "kernel.vhost_net", "state": "fail",
-    ...                      "reason": "/proc/modules does not exist (kernel without loadable module support)"}]}
-    >>> s = remediation_steps(audit)
-    >>> s["fix_config"], s["load_module"], s["kernel_ok_after"]
-    (True, False, False)
-    >>> s["notes"][0]
-    'kernel cannot provide vhost-net: it has no loadable module support (no /proc/modules) and vhost_net is not built in; not loaded, no VM restart planned here'
-    """
-    policy = policy or {}
-    out = {"fix_config": False, "config_path": None, "config_value": None, "load_module": False,
-           "persist_module": False, "remove_blacklist": [], "kernel_ok_after": None, "notes": []}
-    notes = out["notes"]
-    if not entry or not entry.get("reachable", True) or not entry.get("checks"):
-        notes.append("not audited (%s): nothing changed" % ((entry or {}).get("reason") or "no audit result"))
-        return out
-    if entry.get("mode") not in (None, "live"):
-        notes.append("audited from a snapshot (%s): nothing to fix on a copy" % entry.get("root"))
-        return out
-    checks = dict((c.get("id"), c) for c in entry.get("checks") or ())
-    config = entry.get("config") or {}
-    kernel = entry.get("kernel") or {}
-    cfg_check = checks.get("qemu_kvm.vhost_net_enabled") or {}
-    out["config_path"] = config.get("path")
-    out["config_value"] = config.get("vhost_net_enabled")
-    if cfg_check.get("state") in ("fail", "warn"):
-        if config.get("status") != "ok":
-            notes.append("%s could not be read (%s): not changed" % (config.get("path"), config.get("status")))
-        elif "cannot source" in (cfg_check.get("reason") or "") or "cannot source" in (cfg_check.get("actual") or ""):
-            notes.append("%s: /bin/sh cannot source it (%s): not rewritten, fix it by hand"
-                         % (config.get("path"), cfg_check.get("reason")))
-        elif config.get("vhost_net_enabled") is None:
-            notes.append("%s has no VHOST_NET_ENABLED: the key is not added (nothing reads it on this release)"
-                         % config.get("path"))
-        else:
-            out["fix_config"] = True
-    elif cfg_check.get("state") == "unknown":
-        notes.append("%s: VHOST_NET_ENABLED is decided at run time (%s): not rewritten"
-                     % (config.get("path"), cfg_check.get("reason")))
-    elif cfg_check.get("state") == "not_applicable" and cfg_check.get("reason"):
-        notes.append("qemu_kvm.vhost_net_enabled does not apply: %s" % cfg_check.get("reason"))
-    k_check = checks.get("kernel.vhost_net") or {}
-    boot_check = checks.get("kernel.vhost_net_boot") or {}
-    blacklist_files = []
-    for item in k_check.get("evidence") or ():
-        match = _BLACKLIST_EVIDENCE.match(item or "")
-        if match and match.group("path") not in blacklist_files:
-            blacklist_files.append(match.group("path"))
-    remove = bool((policy.get("remediation") or {}).get("remove_blacklist"))
-    module_support = kernel.get("vhost_net_loaded") is not None
-    builtin = bool(kernel.get("vhost_net_builtin"))
-    kernel_failed = k_check.get("state") in ("fail", "warn", "unknown", "error")
-    boot_failed = boot_check.get("state") in ("fail", "warn")
-    ok_now = kernel_can_provide(entry)[0]
-    out["kernel_ok_after"] = ok_now
-    if kernel.get("blacklisted") or blacklist_files:
-        where = ", ".join(blacklist_files) or "modprobe.d"
-        if remove:
-            out["remove_blacklist"] = blacklist_files
-            notes.append("vhost_net is blacklisted in %s: removed (policy remediation.remove_blacklist: true; "
-                         "a backup is kept)" % where)
-        else:
-            notes.append("vhost_net is blacklisted in %s: left as is (it may be a security baseline; set "
-                         "remediation.remove_blacklist: true in the policy to remove it)" % where)
-    if not (kernel_failed or boot_failed) or builtin:
-        return out
-    if kernel.get("install_blocked"):
-        notes.append("an `install vhost_net ...` line blocks every load: not changed (remove it by hand if it is "
-                     "not intended); kernel cannot provide vhost-net, no VM restart planned here")
-        return out
-    if not module_support:
-        notes.append("kernel cannot provide vhost-net: it has no loadable module support (no /proc/modules) and "
-                     "vhost_net is not built in; not loaded, no VM restart planned here")
-        return out
-    if (kernel.get("blacklisted") or blacklist_files) and not remove:
-        return out
-    out["load_module"] = kernel_failed
-    out["persist_module"] = True
-    if ok_now is False and not kernel_failed:
-        out["kernel_ok_after"] = None
-    if kernel_failed:
-        out["kernel_ok_after"] = None  # known after the re-audit
-    return out
