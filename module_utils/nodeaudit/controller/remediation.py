@@ -144,7 +144,7 @@ def _blacklist_step(out, kernel, remove):
     for block in lines:
         if block.get("path") and block["path"] not in files:
             files.append(block["path"])
-    where = ", ".join("%s:%s" % (b.get("path"), b.get("line")) for b in lines)
+    where = ", ".join(files) or "modprobe.d"
     if remove:
         out["remove_blacklist"] = files
         out["blacklist_lines"] = [{"path": b.get("path"), "line": b.get("line"), "raw": b.get("raw")} for b in lines]
