@@ -23,14 +23,14 @@ if _MODULE_UTILS not in sys.path:
     sys.path.insert(0, _MODULE_UTILS)
 
 from nodeaudit.checks import GATE_DEFAULT  # noqa: E402
-from nodeaudit.controller import plan as _plan  # noqa: E402
+from nodeaudit.controller import remediation as _remediation  # noqa: E402
 from nodeaudit.controller import report as _report  # noqa: E402
 from nodeaudit.controller.plain import plain as _plain  # noqa: E402
 
 
 def fix_left(entry, policy, kernel_cannot_provide=False):
     """What the fix could still change on this host after it ran: a list of plain statements (empty: nothing)."""
-    steps = _plan.remediation_steps(entry, policy or {})
+    steps = _remediation.remediation_steps(entry, policy or {})
     left = []
     if steps["fix_config"]:
         left.append("VHOST_NET_ENABLED is still %r in %s" % (steps["config_value"], steps["config_path"]))

@@ -10,10 +10,16 @@ spec.loader.exec_module(status)
 
 
 def _entry(value, kernel_state="pass", loaded=True, module_support=True, blacklisted=False):
+    # The audit's structured fields (CONTRACT.md): remediation reads these, never a reason.
+    blocks = [{"kind": "blacklist", "path": "/etc/modprobe.d/bl.conf", "line": 1, "raw": "blacklist vhost_net",
+               "module": "vhost_net", "stops": ["alias", "modprobe -b"]}] if blacklisted else []
     return {"reachable": True, "mode": "live",
-            "config": {"path": "/etc/default/qemu-kvm", "status": "ok", "vhost_net_enabled": value},
+            "config": {"path": "/etc/default/qemu-kvm", "status": "ok", "vhost_net_enabled": value,
+                       "sourceable": True, "syntax_error": None, "key_line": 3, "read_by": "the qemu-kvm boot job"},
             "kernel": {"vhost_net_loaded": loaded if module_support else None, "vhost_net_builtin": False,
-                       "dev_vhost_net": loaded, "blacklisted": blacklisted, "install_blocked": False},
+                       "dev_vhost_net": loaded, "blacklisted": blacklisted, "install_blocked": False,
+                       "module_support": module_support, "can_provide": bool(loaded),
+                       "can_provide_reason": None if loaded else "/dev/vhost-net is absent", "blocks": blocks},
             "checks": [{"id": "qemu_kvm.vhost_net_enabled", "state": "pass" if value == "1" else "fail"},
                        {"id": "kernel.vhost_net", "state": kernel_state},
                        {"id": "kernel.vhost_net_boot", "state": "pass" if value == "1" else "warn"},
