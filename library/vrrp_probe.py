@@ -78,6 +78,17 @@ options:
       - At most this many adverts per NIC and instance are returned (the counts and gaps cover all).
     type: int
     default: 20000
+  until_back:
+    description:
+      - End the capture early, O(settle) seconds after this domain's NIC shows it is back in VRRP (it sent
+        an advert or joined 224.0.0.18 by IGMP); O(seconds) is then the longest wait. For a rollout
+        that waits for a restarted member.
+    type: str
+  settle:
+    description:
+      - Seconds to keep capturing after O(until_back) was seen back.
+    type: float
+    default: 6
   status_dir:
     description:
       - libvirt's live status files (which tap and MAC belong to which domain).
@@ -140,6 +151,7 @@ probe:
 import fnmatch
 import os
 import socket
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.nodeaudit.combiners.adverts import summarise_nic
@@ -179,9 +191,11 @@ def domain_nics(status_dir, patterns):
     return nics, errors
 
 
-def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adverts=20000, capture_fn=None):
+def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adverts=20000, capture_fn=None,
+          until_back=None, settle=6.0):
     """Capture on every NIC at once and summarise each (the module's logic, testable without Ansible)."""
     capture_fn = capture_fn or capture.capture
+    back = {}
     program = capture.bpf_program(traffic, tuple(udp_ports))
     by_tap = {n["tap"]: dict(n, frames=0, events=[], malformed=[], malformed_count=0, vrrp_joins=[],
                              vrrp_leaves=[], bad_checksums=0) for n in nics}
@@ -201,6 +215,8 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
             for group in igmp["joins"]:
                 if group == vrrp.VRRP_MCAST[4]:
                     nic["vrrp_joins"].append(round(t, 6))
+                    if until_back and nic.get("domain") == until_back:
+                        back.setdefault("t", time.time())
             for group in igmp["leaves"]:
                 if group == vrrp.VRRP_MCAST[4]:
                     nic["vrrp_leaves"].append(round(t, 6))
@@ -212,6 +228,8 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
         if flow is None:
             return
         v = info.get("vrrp") or {}
+        if v and not outgoing and until_back and nic.get("domain") == until_back and v.get("priority"):
+            back.setdefault("t", time.time())
         if v and v.get("checksum_ok") is False:
             nic["bad_checksums"] += 1  # kept (the timing still counts), and said
         # On a tap, a frame the host sends goes TO the guest; one it receives came FROM the guest.
@@ -220,7 +238,8 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
                               "advert_int_s": v.get("advert_int_s"), "version": v.get("version"),
                               "family": info["family"]})
 
-    cap = capture_fn(list(by_tap), seconds, program, on_frame)
+    stop = (lambda: "t" in back and time.time() >= back["t"] + settle) if until_back else None
+    cap = capture_fn(list(by_tap), seconds, program, on_frame, should_stop=stop)
     out = []
     for tap, nic in by_tap.items():
         events = nic.pop("events")
@@ -231,6 +250,7 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
                    foreign_source_macs=foreign)
         out.append(nic)
     return {"started": round(cap["started"], 6), "ended": round(cap["ended"], 6), "seconds": seconds,
+            "until_back": until_back, "back_seen": "t" in back,
             "traffic": traffic, "cpu": cap["cpu"], "nics": out,
             "errors": [cap["errors"][t] for t in sorted(cap["errors"])]}
 
@@ -246,6 +266,8 @@ def run_module():
             late_factor=dict(type="float", default=1.5),
             max_adverts=dict(type="int", default=20000),
             status_dir=dict(type="path", default="/run/libvirt/qemu"),
+            until_back=dict(type="str"),
+            settle=dict(type="float", default=6),
         ),
         supports_check_mode=True,
     )
@@ -261,7 +283,8 @@ def run_module():
     nics, errors = domain_nics(p["status_dir"], p["domains"])
     for ifname in p["interfaces"]:
         nics.append({"domain": None, "mac": None, "tap": ifname, "model": None})
-    result = probe(nics, p["seconds"], p["traffic"], p["udp_ports"], p["late_factor"], p["max_adverts"])
+    result = probe(nics, p["seconds"], p["traffic"], p["udp_ports"], p["late_factor"], p["max_adverts"],
+                   until_back=p["until_back"], settle=p["settle"])
     result["errors"] = errors + result["errors"]
     result["host"] = socket.gethostname()
     if not nics:

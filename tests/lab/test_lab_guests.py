@@ -89,7 +89,7 @@ def test_crime_probe_finds_the_flap_and_consoles_agree(guest_nodes, tmp_path):
 
 def test_rollout_keeps_the_vip_up(guest_nodes):
     import crime_bench
-    res = crime_bench.rollout("rollout", probe_seconds=20)
+    res = crime_bench.rollout("rollout", probe_seconds=None)
     assert res["playbook_rc"] == 0, res.get("playbook_tail")
     events = res["journal"]
     order = [e for e in events if e["event"] == "ha_order"]
@@ -104,7 +104,7 @@ def test_rollout_keeps_the_vip_up(guest_nodes):
 
 def test_live_migration_rollout_keeps_the_vip_up(guest_nodes):
     import crime_bench
-    res = crime_bench.rollout("live_migrate", probe_seconds=20)
+    res = crime_bench.rollout("live_migrate", probe_seconds=None)
     assert res["playbook_rc"] == 0, res.get("playbook_tail")
     for dom, (node, pid) in res["qemu_before"].items():
         now_node, now_pid = res["qemu_after"][dom]
