@@ -9,6 +9,7 @@ port) yields no archive and does not stop the others.
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -85,3 +86,41 @@ def test_the_audit_of_each_copy_equals_the_live_audit_nic_by_nic(offline_run):
         assert got["nics"] and got == want, name
         assert copy[name]["sources"]["offline"]["kind"] == "snapshot"
         assert copy[name]["mode"] == "snapshot" and live[name]["mode"] == "live"
+
+
+SOS = shutil.which("sos")
+
+
+def test_a_real_sosreport_of_each_node_gives_the_live_nic_verdicts(offline_run, tmp_path):
+    """Debian's `sos report` run inside every lab node; its .tar.xz audited as audit_root would be.
+
+    A sosreport has no /proc/<pid>/cmdline, fd links or /dev: the argv comes from ps, the fds from lsof.
+    Every NIC must get the live verdict, or `unknown` (never a different verdict), and the NICs the live
+    audit fails (userspace virtio) must fail from the sosreport too unless its ps line was lossy there.
+    """
+    if not SOS:
+        pytest.skip("Debian's sosreport is not installed (apt-packages.txt)")
+    from lab_tools import ssh
+    from nodeaudit.evaluate import evaluate
+    from nodeaudit.policy import DEFAULT_POLICY, validate
+    from nodeaudit.sources import offline
+    live = _report(offline_run, "live")
+    compared = 0
+    for name in offline_run["nodes"]:
+        out = tmp_path / name
+        out.mkdir()
+        os.chmod(str(out), 0o777)
+        ssh(name, "sos report --batch --quiet -o process,kernel,libvirt,virsh,systemd --tmp-dir %s" % out)
+        tarballs = glob.glob(str(out / "sosreport-*.tar.xz"))
+        assert len(tarballs) == 1, (name, os.listdir(str(out)))
+        result = evaluate(offline.collect_offline(tarballs[0]), validate(DEFAULT_POLICY))
+        assert result["sources"]["domains"] == "sosreport"
+        want, got = verdicts(live[name])["nics"], verdicts(result)["nics"]
+        managed = dict((k, v) for k, v in want.items() if "not known to libvirt" not in k[0])
+        for key, value in managed.items():
+            assert key in got, (name, key, sorted(got))
+            if got[key] != value:
+                assert got[key][0] == "unknown", (name, key, value, got[key])
+            else:
+                compared += 1
+    assert compared > 0
