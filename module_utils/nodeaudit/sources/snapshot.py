@@ -15,11 +15,12 @@ Kept out, on purpose:
   (``char 10:238``); it is written only when the live audit counted it as
   present.
 
-Secrets are redacted at capture with the reports' rules (parsers/qemuargv.py,
-until the shared redactor of issue 14 lands): each qemu argv element through
-``redact_argv``; text files (QEMU logs, /etc files) word by word through the
-same function, spacing kept; domain XML element by element (attribute values
-and text through ``redact_value``, ``passwd``/``password`` attributes blanked).
+Secrets are redacted at capture with the reports' rules, the one redactor
+(nodeaudit.redact): each qemu argv element through ``qemuargv.redact_argv``
+(which calls it); text files (QEMU logs, /etc files) line by line through
+``redact_text``; domain XML element by element (attribute values and text
+through ``redact_text``; ``passwd``/``password`` attributes and everything of a
+``<secret>`` but its kind blanked: structure the free-text rules cannot see).
 
 The host name of a live node comes from ``socket.gethostname()``; the
 snapshot's ``etc/hostname`` is written from it (the manifest says so).
@@ -34,6 +35,7 @@ import tarfile
 import time
 import xml.etree.ElementTree as ET
 
+from .. import redact
 from ..parsers import qemuargv
 from . import collect as collect_mod
 from . import deployment
@@ -113,22 +115,9 @@ def redact_cmdline(data):
     return ("\x00".join(qemuargv.redact_argv(argv)) + "\x00").encode("utf-8", "surrogateescape")
 
 
-# Environment assignments in a QEMU log (``LIBVIRT_PASSWORD=... \``): a name with a secret part.
-# (To move into the shared redactor of issue 14 with the rest of the free-text rules.)
-_ENV_SECRET = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:PASSWORD|PASSWD|SECRET|_KEY|TOKEN)[A-Za-z0-9_]*)=(.+)$",
-                         re.IGNORECASE)
-
-
 def redact_text(text):
-    """Every line word by word through redact_argv; spaces and line ends kept as they were."""
-    out = []
-    for line in text.split("\n"):
-        if not line.strip():
-            out.append(line)
-            continue
-        words = qemuargv.redact_argv([""] + line.split(" "))[1:]
-        out.append(" ".join(_ENV_SECRET.sub(lambda m: m.group(1) + "=" + qemuargv.REDACTED, w) for w in words))
-    return "\n".join(out)
+    """Every line through the one redactor (nodeaudit.redact.redact_text); line ends kept as they were."""
+    return "\n".join(redact.redact_text(line) if line.strip() else line for line in text.split("\n"))
 
 
 def redact_xml(text):
@@ -154,15 +143,15 @@ def _redact_elem(elem, in_secret):
     for name in list(elem.attrib):
         local = name.rsplit("}", 1)[-1].lower()
         if local in _SECRET_ATTRS or (in_secret and local not in _SECRET_KIND_ATTRS):
-            elem.attrib[name] = qemuargv.REDACTED
+            elem.attrib[name] = redact.REDACTED
         else:
-            elem.attrib[name] = qemuargv.redact_value(elem.attrib[name])
+            elem.attrib[name] = redact.redact_text(elem.attrib[name])
     if elem.text and elem.text.strip():
-        elem.text = qemuargv.REDACTED if in_secret else redact_text(elem.text)
+        elem.text = redact.REDACTED if in_secret else redact_text(elem.text)
     for child in elem:
         _redact_elem(child, in_secret)
         if child.tail and child.tail.strip():
-            child.tail = qemuargv.REDACTED if in_secret else redact_text(child.tail)
+            child.tail = redact.REDACTED if in_secret else redact_text(child.tail)
 
 
 def _redact(path, data):
@@ -302,7 +291,7 @@ def capture(libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_
         "timed_out": list(reader.timed_out[:50]),
         "notes": notes,
         "redaction": "qemu argv, QEMU logs, /etc files and domain XML through the reports' redaction "
-                     "(parsers/qemuargv.py)",
+                     "(nodeaudit.redact)",
     }
     reader.close()
     return pack(top, entries, manifest, now), manifest
