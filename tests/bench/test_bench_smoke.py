@@ -83,6 +83,9 @@ def test_bench_smoke_writes_every_key(tmp_path):
         assert key in doc, key
         if doc[key] is None:
             assert doc["notes"].get(key), "%s is null without a reason" % key
+        elif key.endswith("_exponent"):
+            # A log-log slope over the smoke run's tiny sizes is noise under load: it may be negative.
+            assert isinstance(doc[key], float) and math.isfinite(doc[key]), "%s = %r" % (key, doc[key])
         else:
             assert _sane(doc[key]), "%s = %r" % (key, doc[key])
     for key, target in doc["targets"].items():
