@@ -268,27 +268,8 @@ def split_shell_args(text, strict=True):
 
 # ------------------------------------------------------------------ keyval
 
-def _split_keyval_raw(value):
-    """Split on single commas; ``,,`` stays inside an element (still escaped)."""
-    parts = []
-    buf = []
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if c == ",":
-            if i + 1 < n and value[i + 1] == ",":
-                buf.append(",,")
-                i += 2
-                continue
-            parts.append("".join(buf))
-            buf = []
-            i += 1
-            continue
-        buf.append(c)
-        i += 1
-    parts.append("".join(buf))
-    return parts
+# Split on single commas; ``,,`` stays inside an element (still escaped): the redactor's splitter, one copy.
+_split_keyval_raw = redact._split_keyval
 
 
 def parse_keyval(value, implied=None):
