@@ -90,6 +90,7 @@ PRIVATE_ETC = ["default", "modprobe.d", "modules-load.d", "libvirt"]
 # it reads qemu.conf; that user does not exist here. Each node gets private
 # copies of /etc/passwd and /etc/group with it added (the host's stay as they are).
 PRIVATE_ETC_FILES = ["passwd", "group"]
+NODE_HOME = "/run/lab-root"  # root's home in a node (node_root_home)
 QEMU_ACCOUNT = {"passwd": "libvirt-qemu:x:64055:64055:Libvirt Qemu (lab):/var/lib/libvirt:/usr/sbin/nologin\n",
                 "group": "libvirt-qemu:x:64055:\n"}
 QEMU_CONF = """\
@@ -473,6 +474,24 @@ def copy_etc_dir(src, dst):
         os.makedirs(dst)
 
 
+def node_root_home(passwd):
+    """The node's root logs in to a home of its own (NODE_HOME, on the node's /run), not the host's /root.
+
+    sshd runs every command through root's shell, and bash sources ~/.bashrc for it: the host's
+    dotfiles are not the node's (seen: a stale pyenv rehash lock in the host's ~/.bashrc made each
+    `ssh node true` take 60 s, and no lab node came up in CI). /root itself stays visible: the
+    venv's python may live under it.
+    """
+    out = []
+    for line in passwd.splitlines(True):
+        fields = line.rstrip("\n").split(":")
+        if len(fields) == 7 and fields[0] == "root":
+            fields[5] = NODE_HOME
+            line = ":".join(fields) + "\n"
+        out.append(line)
+    return "".join(out)
+
+
 def prepare_node(name, sc):
     """Write .state/<node>/: private /etc copies, domain XML, host key."""
     d = node_dir(name)
@@ -486,6 +505,8 @@ def prepare_node(name, sc):
         text = read(os.path.join("/etc", fname)) or ""
         if not any(line.startswith("libvirt-qemu:") for line in text.splitlines()):
             text = (text if text.endswith("\n") or not text else text + "\n") + QEMU_ACCOUNT[fname]
+        if fname == "passwd":
+            text = node_root_home(text)
         with open(os.path.join(etc, fname), "w") as handle:
             handle.write(text)
     qemu_kvm = os.path.join(etc, "default", "qemu-kvm")
@@ -820,9 +841,10 @@ def node_setup(name, sc):
         sh("mount", "--bind", os.path.join(d, "etc", sub), target)
     for fname in PRIVATE_ETC_FILES:
         sh("mount", "--bind", os.path.join(d, "etc", fname), os.path.join("/etc", fname))
-    for path in ("/run/sshd", "/run/libvirt", "/var/log/libvirt/qemu"):
+    for path in ("/run/sshd", "/run/libvirt", "/var/log/libvirt/qemu", NODE_HOME):
         os.makedirs(path, exist_ok=True)
     os.chmod("/run/sshd", 0o755)
+    os.chmod(NODE_HOME, 0o700)
 
     daemons = shape_setup(setup.get("shape"), overlaid)
     sh(*(daemons + ["virtlogd -d"] if daemons else ["virtlogd", "-d"]))
