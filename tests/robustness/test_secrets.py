@@ -187,3 +187,30 @@ def test_module_output_holds_no_finding_secret(node, run_module):
     for secret in list(LOG_SECRETS) + ["ARGVSECRET%d" % i for i in range(1, 5)]:
         assert secret not in raw, secret
     assert redact.REDACTED in raw
+
+
+# ------------------------------------------- the fast path changes nothing
+
+# Text built from the pieces the redactor reacts to: secret-key fragments in any case (the Kelvin
+# sign folds to k, the dotted capital I and the long s do not fold to ASCII), separators of every
+# syntax, JSON escapes, URLs.
+_PIECES = st.sampled_from([
+    "password", "PassWord", "passwd", "pwd", "secret", "SECRET", "key", "\u212aey", "token", "credentials",
+    "apikey", "privkey", "data", "iv", "qom-type", "id", "fd", "vhost", "on", "tap", "x", "\u0130", "\u017f",
+    "=", ",", ",,", ":", "@", "//", "https://", "iscsi://", "%", '"', "{", "}", "[", "]", " ", ".", "-", "_",
+    "\\", "\\u0070", "\\u006b", "AQBx==", "<redacted>",
+])
+_TEXTS = st.lists(_PIECES, max_size=14).map("".join)
+
+
+@given(_TEXTS, st.sampled_from([None, "-object", "-netdev", "-drive", "-vnc", "-spice"]))
+def test_fast_path_gives_what_the_full_redactor_gives(text, option):
+    assert redact.redact_text(text) == redact._redact_text_full(text)
+    assert redact.redact_value(text, option) == redact._redact_value_full(text, option)
+    assert redact._split_keyval(text) == redact._split_keyval_slow(text)
+
+
+def test_fast_path_still_hides_what_only_the_full_path_sees():
+    # No ASCII "key" in the raw text, yet a secret: the JSON escape spells it, the Kelvin sign folds to it.
+    assert "SECRET" not in redact.redact_value('{"\\u006bey":"SECRET"}', "-object")
+    assert "SECRET" not in redact.redact_text("\u212aey=SECRET")
