@@ -20,9 +20,11 @@ _NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/"
 
 
 def _local(tag):
-    if isinstance(tag, str) and tag.startswith("{"):
-        return tag.split("}", 1)[1]
-    return tag if isinstance(tag, str) else ""
+    if type(tag) is str:
+        return tag if tag[:1] != "{" else tag.split("}", 1)[1]
+    if isinstance(tag, str):
+        return _local(str(tag))
+    return ""
 
 
 def _ns(tag):
@@ -69,6 +71,14 @@ def _child(elem, name):
     return None
 
 
+def _children(elem):
+    """The first child of each local name (what _child would find for it), in one pass."""
+    kids = {}
+    for sub in elem:
+        kids.setdefault(_local(sub.tag), sub)
+    return kids
+
+
 def _attr(elem, name):
     return None if elem is None else elem.get(name)
 
@@ -82,7 +92,8 @@ def _pci_address(addr):
 
 
 def _interface(elem):
-    source = _child(elem, "source")
+    kids = _children(elem)
+    source = kids.get("source")
     src = dict(source.attrib) if source is not None else {}
     if source is not None:
         addr = _child(source, "address")
@@ -90,15 +101,15 @@ def _interface(elem):
             pci = _pci_address(addr)
             if pci:
                 src["address"] = pci
-    driver = _child(elem, "driver")
+    driver = kids.get("driver")
     return {
         "type": elem.get("type"),
-        "mac": _attr(_child(elem, "mac"), "address"),
-        "model": _attr(_child(elem, "model"), "type"),
+        "mac": _attr(kids.get("mac"), "address"),
+        "model": _attr(kids.get("model"), "type"),
         "driver_name": _attr(driver, "name"),
         "queues": _int(_attr(driver, "queues")),
-        "target_dev": _attr(_child(elem, "target"), "dev"),
-        "alias": _attr(_child(elem, "alias"), "name"),
+        "target_dev": _attr(kids.get("target"), "dev"),
+        "alias": _attr(kids.get("alias"), "name"),
         "source": src,
     }
 
@@ -209,13 +220,14 @@ def parse_domain_xml(text):
     else:
         raise DomainXMLError("root element is <%s>, not <domain> or <domstatus>" % tag[:100])
 
-    uuid = _text(_child(domain, "uuid"))
+    kids = _children(domain)
+    uuid = _text(kids.get("uuid"))
     interfaces = []
-    devices = _child(domain, "devices")
+    devices = kids.get("devices")
     if devices is not None:
         interfaces = [_interface(e) for e in devices if _local(e.tag) == "interface"]
     return {
-        "name": _text(_child(domain, "name")),
+        "name": _text(kids.get("name")),
         "uuid": uuid,
         "type": domain.get("type"),
         "status": status,

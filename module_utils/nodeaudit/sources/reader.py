@@ -38,7 +38,9 @@ import os
 import stat
 import time
 
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+from .. import caps
+
+DEFAULT_MAX_BYTES = caps.MAX_FILE_BYTES
 MAX_SYMLINK_HOPS = 40
 # Components walked while resolving one path, links included (Linux walks at
 # most PATH_MAX/2 per string and 40 links; a deeper walk is a maze, not a node).
@@ -127,15 +129,20 @@ def _not_regular(node_path, mode):
 
 
 class _Loc(object):
-    """A resolved snapshot path: ``name`` inside the directory ``dir_fd`` (``name`` None: the directory itself)."""
+    """A resolved snapshot path: ``name`` inside the directory ``dir_fd`` (``name`` None: the directory itself).
 
-    __slots__ = ("dir_fd", "name", "depth", "owned")
+    ``st``: the lstat of ``name`` taken while resolving it (None for a directory itself), so a read
+    checks the type before it opens without a second stat.
+    """
 
-    def __init__(self, dir_fd, name, depth, owned):
+    __slots__ = ("dir_fd", "name", "depth", "owned", "st")
+
+    def __init__(self, dir_fd, name, depth, owned, st=None):
         self.dir_fd = dir_fd
         self.name = name
         self.depth = depth
         self.owned = owned
+        self.st = st
 
 
 class RootReader(object):
@@ -256,7 +263,7 @@ class RootReader(object):
                     parts.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
                     continue
                 if is_last:
-                    loc = _Loc(cur, part, depth, owned)
+                    loc = _Loc(cur, part, depth, owned, st)
                     owned = False
                     return loc, None
                 if not stat.S_ISDIR(st.st_mode):
@@ -318,7 +325,17 @@ class RootReader(object):
                                     reason=(failure.reason or "").replace(failure.path, node_path, 1)
                                     if failure.status == MISSING else failure.reason))
         fd, depth = entry
-        return self._walk(node_path, fd, depth, [name], follow_last)
+        # The common case, inlined (what _walk does for one last component): one lstat in the
+        # cached parent; only a symbolic link to follow takes the walk.
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None, Read(node_path, MISSING, reason="%s does not exist" % node_path)
+            return None, _failed(node_path, exc)
+        if follow_last and stat.S_ISLNK(st.st_mode):
+            return self._walk(node_path, fd, depth, [name], follow_last)
+        return _Loc(fd, name, depth, False, st), None
 
     def host_path(self, node_path):
         """Where a node path lives on this machine, resolved inside the root (for messages and tests).
@@ -375,7 +392,7 @@ class RootReader(object):
             try:
                 if loc.name is None:
                     return None, Read(node_path, NOT_FILE, reason="%s is a directory, not a file" % node_path)
-                st = os.stat(loc.name, dir_fd=loc.dir_fd, follow_symlinks=False)
+                st = loc.st
                 if not stat.S_ISREG(st.st_mode):
                     return None, _not_regular(node_path, st.st_mode)
                 fd = os.open(loc.name, _O_FLAGS | _O_NOFOLLOW, dir_fd=loc.dir_fd)
