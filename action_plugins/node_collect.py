@@ -7,29 +7,17 @@ callback output nor a registered variable carries the archive around.
 """
 import base64
 import os
-import tempfile
+import sys
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MODULE_UTILS not in sys.path:
+    sys.path.insert(0, _MODULE_UTILS)
 
+from nodeaudit.controller.report_files import write_atomic  # noqa: E402
 
-def write_atomic_bytes(path, data):
-    """Whole or absent: a temporary file in the same directory, fsynced, renamed."""
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class ActionModule(ActionBase):
@@ -51,7 +39,7 @@ class ActionModule(ActionBase):
         path = os.path.join(os.path.abspath(dest), "%s-%s.tar.gz" % (safe, stamp))
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_atomic_bytes(path, data)
+            write_atomic(path, data, mode=0o600)   # a snapshot is shared with care: owner only
         except OSError as exc:
             raise AnsibleActionFail("cannot write the snapshot %s: %s" % (path, exc.strerror or exc))
         result["path"] = path

@@ -189,7 +189,7 @@ from ansible.module_utils.nodeaudit.sources import archive, offline
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, annotate, validate
-from ansible.module_utils.nodeaudit.caps import limit_result
+from ansible.module_utils.nodeaudit.caps import MAX_FILE_BYTES, limit_result
 from ansible.module_utils.nodeaudit.redact import scrub
 
 
@@ -203,7 +203,7 @@ def run_module():
             deployment=dict(type="str"),
             use_libvirt=dict(type="bool", default=True),
             host_name=dict(type="str"),
-            max_file_size=dict(type="int", default=4194304),
+            max_file_size=dict(type="int", default=MAX_FILE_BYTES),
             log_tail_bytes=dict(type="int", default=524288),
             time_budget=dict(type="float", default=240.0),
         ),

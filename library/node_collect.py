@@ -85,6 +85,7 @@ archive_b64:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nodeaudit.caps import MAX_FILE_BYTES
 from ansible.module_utils.nodeaudit.sources import snapshot
 
 
@@ -94,7 +95,7 @@ def run_module():
             dest=dict(type="path", default="snapshots"),
             libvirt_uri=dict(type="str", default="qemu:///system"),
             use_libvirt=dict(type="bool", default=True),
-            max_file_size=dict(type="int", default=4194304),
+            max_file_size=dict(type="int", default=MAX_FILE_BYTES),
             log_tail_bytes=dict(type="int", default=524288),
             max_archive=dict(type="int", default=64 * 1024 * 1024),
             time_budget=dict(type="float", default=240.0),

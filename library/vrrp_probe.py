@@ -154,6 +154,7 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nodeaudit import caps
 from ansible.module_utils.nodeaudit.combiners.adverts import summarise_nic
 from ansible.module_utils.nodeaudit.errors import ParseError
 from ansible.module_utils.nodeaudit.parsers import domxml, vrrp
@@ -174,7 +175,7 @@ def domain_nics(status_dir, patterns):
         path = os.path.join(status_dir, fname)
         try:
             with open(path, "rb") as handle:
-                parsed = domxml.parse_domain_xml(handle.read(4 * 1024 * 1024).decode("utf-8", "replace"))
+                parsed = domxml.parse_domain_xml(handle.read(caps.MAX_FILE_BYTES).decode("utf-8", "replace"))
         except (OSError, ParseError) as exc:
             errors.append("%s: %s" % (path, safe_text(str(exc))))
             continue

@@ -10,6 +10,7 @@ shown"); where the cut could change a verdict, that verdict is ``unknown``.
 =================  =======  ===================================================
 cap                value    where, and what a cut does
 =================  =======  ===================================================
+MAX_FILE_BYTES     4 MiB    one file read on the node (a bigger one is not read: too_large)
 MAX_PIDS           65536    /proc entries examined for qemu processes; the rest named in errors
 MAX_QEMU           4096     qemu processes judged; the rest named in errors
 MAX_DOMAINS        4096     domains judged; the rest not shown, domains.vhost unknown
@@ -27,6 +28,7 @@ Pure, standard library only (runs on the nodes).
 """
 import json
 
+MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_PIDS = 65536
 MAX_QEMU = 4096
 MAX_DOMAINS = 4096

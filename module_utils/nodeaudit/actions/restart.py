@@ -18,6 +18,7 @@ import datetime
 import os
 import time
 
+from .. import caps
 from ..parsers.domxml import parse_domain_xml
 from ..errors import DomainXMLError
 
@@ -59,7 +60,7 @@ def status_pid(name, status_dir=STATUS_DIR):
     path = os.path.join(status_dir, name + ".xml")
     try:
         with open(path, "rb") as handle:
-            text = handle.read(4 * 1024 * 1024)
+            text = handle.read(caps.MAX_FILE_BYTES)
     except OSError as exc:
         return None, "%s: %s" % (path, exc.strerror or exc)
     try:

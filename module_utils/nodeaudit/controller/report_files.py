@@ -47,11 +47,13 @@ class ReportWriteError(OSError):
 
 
 def write_atomic(path, text, mode=0o644):
-    """Write text to path through a temporary file in the same directory and a rename."""
+    """Write text (or bytes) to path through a temporary file in the same directory, fsynced, and a rename:
+    the file is whole or absent."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        binary = isinstance(text, (bytes, bytearray))
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

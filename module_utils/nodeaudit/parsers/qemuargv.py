@@ -22,9 +22,10 @@ import re
 
 from .. import caps, redact
 from ..errors import ArgvError
+from ..textsafe import EXCERPT
 
 REDACTED = redact.REDACTED
-EXCERPT_MAX = 300
+EXCERPT_MAX = EXCERPT   # one excerpt length for the project (textsafe.EXCERPT); _cap keeps within it
 ELLIPSIS = "..."
 
 # QEMU's bool words (qapi_bool_parse).

@@ -35,7 +35,7 @@ import tarfile
 import time
 import xml.etree.ElementTree as ET
 
-from .. import redact
+from .. import caps, redact
 from ..parsers import qemuargv
 from . import collect as collect_mod
 from . import deployment
@@ -55,7 +55,7 @@ class RecordingReader(RootReader):
     """A RootReader that remembers every outcome (live node only)."""
 
     def __init__(self, root="/", max_bytes=None, budget=None):
-        RootReader.__init__(self, root, max_bytes or 4 * 1024 * 1024, budget=budget)
+        RootReader.__init__(self, root, max_bytes or caps.MAX_FILE_BYTES, budget=budget)
         self.files = {}       # node path -> bytes (whole file)
         self.tails = {}       # node path -> (text, truncated)
         self.dirs = set()

@@ -27,6 +27,7 @@ exists), modules.builtin, /etc/default/qemu-kvm, /etc/modules,
 import os
 import re
 
+from .. import caps
 from ..errors import ParseError
 from ..parsers import kmod, qemuargv, sos_kernel, sos_lsof, sos_ps
 from . import collect as collect_mod
@@ -297,7 +298,7 @@ def _log(reader, name, layout, tail_bytes):
 
 def collect(root, max_bytes=None, log_tail_bytes=collect_mod.LOG_TAIL_BYTES, budget=None):
     """Facts from an extracted sosreport at ``root`` (the schema of collect.collect, sources/facts.py)."""
-    reader = RootReader(root, max_bytes=max_bytes or 4 * 1024 * 1024, budget=budget)
+    reader = RootReader(root, max_bytes=max_bytes or caps.MAX_FILE_BYTES, budget=budget)
     try:
         return _collect(reader, log_tail_bytes)
     finally:
