@@ -192,7 +192,8 @@ from ansible.module_utils.nodeaudit.sources import archive, offline
 from ansible.module_utils.nodeaudit.errors import PolicyError
 from ansible.module_utils.nodeaudit.evaluate import evaluate
 from ansible.module_utils.nodeaudit.policy import DEFAULT_POLICY, annotate, validate
-from ansible.module_utils.nodeaudit.caps import MAX_FILE_BYTES, limit_result
+from ansible.module_utils.nodeaudit.caps import limit_result
+from ansible.module_utils.nodeaudit.module_args import limits_error, read_args
 from ansible.module_utils.nodeaudit.redact import scrub
 
 
@@ -222,13 +223,9 @@ def run_module():
         argument_spec=dict(
             root=dict(type="path", default="/"),
             policy=dict(type="dict"),
-            libvirt_uri=dict(type="str", default="qemu:///system"),
             deployment=dict(type="str"),
-            use_libvirt=dict(type="bool", default=True),
             host_name=dict(type="str"),
-            max_file_size=dict(type="int", default=MAX_FILE_BYTES),
-            log_tail_bytes=dict(type="int", default=524288),
-            time_budget=dict(type="float", default=240.0),
+            **read_args()
         ),
         supports_check_mode=True,
     )
@@ -239,8 +236,8 @@ def run_module():
         policy = validate(params["policy"] if params["policy"] is not None else DEFAULT_POLICY)
     except PolicyError as exc:
         module.fail_json(msg="invalid policy: %s" % exc, key=exc.key)
-    if params["max_file_size"] < 1024 or params["log_tail_bytes"] < 1024:
-        module.fail_json(msg="max_file_size and log_tail_bytes must be at least 1024 bytes")
+    if limits_error(params):
+        module.fail_json(msg=limits_error(params))
     try:
         if params["root"] != "/" and offline.is_offline(params["root"]):
             facts = offline.collect_offline(params["root"], max_bytes=params["max_file_size"],

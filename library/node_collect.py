@@ -85,7 +85,7 @@ archive_b64:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.nodeaudit.caps import MAX_FILE_BYTES
+from ansible.module_utils.nodeaudit.module_args import limits_error, read_args
 from ansible.module_utils.nodeaudit.sources import snapshot
 
 
@@ -93,18 +93,14 @@ def run_module():
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type="path", default="snapshots"),
-            libvirt_uri=dict(type="str", default="qemu:///system"),
-            use_libvirt=dict(type="bool", default=True),
-            max_file_size=dict(type="int", default=MAX_FILE_BYTES),
-            log_tail_bytes=dict(type="int", default=524288),
-            max_archive=dict(type="int", default=64 * 1024 * 1024),
-            time_budget=dict(type="float", default=240.0),
+            max_archive=dict(type="int", default=snapshot.DEFAULT_MAX_ARCHIVE),
+            **read_args()
         ),
         supports_check_mode=True,
     )
     params = module.params
-    if params["max_file_size"] < 1024 or params["log_tail_bytes"] < 1024 or params["max_archive"] < 65536:
-        module.fail_json(msg="max_file_size and log_tail_bytes must be at least 1024 bytes, max_archive 65536")
+    if limits_error(params) or params["max_archive"] < 65536:
+        module.fail_json(msg=limits_error(params) or "max_archive must be at least 65536 bytes")
     data, manifest = snapshot.capture(libvirt_uri=params["libvirt_uri"], use_libvirt=params["use_libvirt"],
                                      max_bytes=params["max_file_size"], log_tail_bytes=params["log_tail_bytes"],
                                      max_archive=params["max_archive"], budget=params["time_budget"])
