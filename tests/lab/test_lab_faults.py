@@ -40,6 +40,51 @@ def start_playbook(inventory, report_dir, *extra):
                             stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
 
 
+def kill_playbook(pid):
+    """SIGKILL an ansible-playbook and every process under it, as a dying controller loses them all.
+
+    Killing its process group is not enough: ansible-core 2.19 starts each worker in a session of
+    its own (setsid), so the workers outlive the group, blocked on a pipe no one reads (seen: four
+    of them still there minutes later, through the rest of the suite). The tree is taken from
+    /proc (parent pids) before anything is killed, then all of it is killed at once.
+    """
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        cur = todo.pop()
+        tree.append(cur)
+        todo.extend(children.get(cur, []))
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return tree
+
+
+def _alive(pid, timeout=10):
+    """Whether ``pid`` still runs (a zombie or a reaped pid does not) after up to ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if state in ("Z", "X"):
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def wait_for_output(proc, needle, timeout=60):
     """Read the playbook's output until `needle` appears; returns what was read."""
     seen = []
@@ -176,8 +221,11 @@ def test_fix_interrupted_half_way_then_run_again_converges(faults, tmp_path):
     seen, started = wait_for_output(proc, "TASK [vhost_fix")
     assert started, seen
     time.sleep(1.0)
-    os.killpg(proc.pid, signal.SIGKILL)                      # the operator's ^C, or the controller dying
+    killed = kill_playbook(proc.pid)                         # the controller dying, workers and all
     proc.communicate(timeout=60)
+    assert len(killed) > 1, "the playbook had no worker to kill: the fix was not under way"
+    for member in killed:
+        assert not _alive(member), "process %d of the killed playbook lives on" % member
     proc = start_playbook(faults, tmp_path / "two", "--tags", "fix")
     out = finish(proc, "")
     # Nothing left that the fix could fix; compute-5 (a closed port) is unreachable: exit 4.

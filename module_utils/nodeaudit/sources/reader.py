@@ -292,7 +292,22 @@ class RootReader(object):
         if hit is not None:
             self._dirs.move_to_end(node_dir)
             return hit, None
-        loc, failure = self._walk(node_dir, self._root_fd, 0, node_dir.split("/"), True)
+        # From the cached parent when there is one (one step: /proc/<pid>/fd after /proc/<pid>),
+        # else from the root. Either way the same directory: the parent entry is itself resolved.
+        parent, _, name = node_dir.rpartition("/")
+        above = self._dirs.get(parent or "/") if name not in ("", ".", "..") else None
+        if above is not None:
+            # One syscall for the common case: O_DIRECTORY|O_NOFOLLOW opens only a real directory;
+            # a symbolic link (ELOOP/ENOTDIR) or anything odd takes the walk, which says why.
+            try:
+                entry = (os.open(name, _O_WALK, dir_fd=above[0]), above[1] + 1)
+            except OSError:
+                entry = None
+            if entry is not None:
+                return self._remember(node_dir, entry), None
+            loc, failure = self._walk(node_dir, above[0], above[1], [name], True)
+        else:
+            loc, failure = self._walk(node_dir, self._root_fd, 0, node_dir.split("/"), True)
         if failure is not None:
             return None, failure
         if loc.name is not None:
@@ -306,11 +321,15 @@ class RootReader(object):
             entry = (fd, loc.depth + 1)
         else:
             entry = (loc.dir_fd if loc.owned else os.dup(loc.dir_fd), loc.depth)
+        return self._remember(node_dir, entry), None
+
+    def _remember(self, node_dir, entry):
+        """Cache a resolved directory (the least recently used one is closed past FD_CACHE)."""
         self._dirs[node_dir] = entry
         if len(self._dirs) > FD_CACHE:
             _old, (old_fd, _d) = self._dirs.popitem(last=False)
             os.close(old_fd)
-        return entry, None
+        return entry
 
     def _locate(self, node_path, follow_last):
         """Snapshot mode: ``(_Loc, None)`` (caller ``_release``-s it), or ``(None, Read)``."""
