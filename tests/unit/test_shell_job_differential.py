@@ -105,6 +105,8 @@ def test_boot_job_outcome_agrees_with_dash(case, errexit):
     ("VHOST_NET_ENABLED=1\nexit 0\n", False, False),     # exit ends the job, not just the file
     ("VHOST_NET_ENABLED=1\nreturn\nVHOST_NET_ENABLED=0\n", True, True),
     ("VHOST_NET_ENABLED=1\n. /nonexistent/qemu-kvm.extra\n", False, False),
+    # A ')' inside ${...} inside $(...) belongs to the parameter (once taken for the end of $(...)).
+    ("X=$(echo ${y:-)})\nVHOST_NET_ENABLED=1\n", False, True),
 ])
 def test_named_cases_against_dash(text, errexit, runs):
     workdir = tempfile.mkdtemp(prefix="shell-diff-")

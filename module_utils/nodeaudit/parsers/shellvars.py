@@ -300,31 +300,18 @@ class _Lexer(object):
 
     def _skip_braces(self, j):
         """s[j] is the '{' of '${': index after the matching '}'."""
-        s, n = self.s, self.n
-        depth = 0
-        k = j
-        while k < n:
-            c = s[k]
-            if c == "\\":
-                k += 2
-                continue
-            if c in "'\"`":
-                k = self._skip_quoted(k)
-                continue
-            if c == "$" and k + 1 < n and s[k + 1] == "(":
-                k = self._skip_parens(k + 1)
-                continue
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return k + 1
-            k += 1
-        raise self.error("missing '}' of ${...}", j - 1)
+        return self._skip_nested(j, "{", "}", "missing '}' of ${...}")
 
     def _skip_parens(self, j):
         """s[j] is the '(' of '$(' or '$((': index after the matching ')'."""
+        return self._skip_nested(j, "(", ")", "unterminated $( command substitution")
+
+    def _skip_nested(self, j, opener, closer, unterminated):
+        """s[j] is ``opener``: index after its matching ``closer``.
+
+        Backslash escapes, quotes and backquotes are skipped whole, and so is a ``$(...)`` or
+        ``${...}`` inside (``$(echo ${x:-)})``: that ``)`` belongs to the parameter).
+        """
         s, n = self.s, self.n
         depth = 0
         k = j
@@ -336,14 +323,19 @@ class _Lexer(object):
             if c in "'\"`":
                 k = self._skip_quoted(k)
                 continue
-            if c == "(":
+            if c == "$" and k + 1 < n and s[k + 1] in "({" and s[k + 1] != opener:
+                k = self._skip_nested(k + 1, s[k + 1], ")" if s[k + 1] == "(" else "}",
+                                      "unterminated $( command substitution" if s[k + 1] == "(" else
+                                      "missing '}' of ${...}")
+                continue
+            if c == opener:
                 depth += 1
-            elif c == ")":
+            elif c == closer:
                 depth -= 1
                 if depth == 0:
                     return k + 1
             k += 1
-        raise self.error("unterminated $( command substitution", j - 1)
+        raise self.error(unterminated, j - 1)
 
 
 def _logical_lines(lexer):
