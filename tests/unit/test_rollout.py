@@ -92,6 +92,28 @@ def test_no_master_at_the_end_fails():
     assert not v["ok"] and "no master at the end" in v["reason"]
 
 
+def test_a_probe_that_ends_inside_a_late_adverts_wait_still_sees_the_master():
+    # lb01 advertised every second until 19.0; the probe ended at 20.3, 0.25 s past its hold
+    # (1.05 s): no backup takes over before 3 intervals, so the group is whole (seen on TCG guests).
+    lb1 = [ev(t, "sent", LB1, 150) for t in range(20)]
+    heard = [ev(t + 0.001, "heard", LB1, 150) for t in range(20)]
+    step = {"domain": "keepalived-lb02", "host": "c2"}
+    v = rollout.verify_step(doc_of(lb1, heard, end=20.3), step, 5.0, rejoin=False)
+    assert v["ok"], v
+    assert v["master"]["domain"] == "keepalived-lb01"
+    assert v["max_no_master_s"] > 0          # the strict outage figure still shows the tail
+    # Past the master-down interval the master is gone, whatever it advertised before.
+    v = rollout.verify_step(doc_of(lb1, heard, end=22.5), step, 5.0, rejoin=False)
+    assert not v["ok"] and "no master at the end" in v["reason"]
+
+
+def test_a_master_that_handed_over_with_priority_0_is_gone_at_once():
+    lb1 = [ev(t, "sent", LB1, 150) for t in range(19)] + [ev(19.0, "sent", LB1, 0)]
+    v = rollout.verify_step(doc_of(lb1, [], end=19.4), {"domain": "keepalived-lb01", "host": "c1"}, 1.0,
+                            rejoin=False)
+    assert not v["ok"] and "no master at the end" in v["reason"]
+
+
 def test_new_master_not_yet_flowing_fails():
     lb1 = [ev(t, "sent", LB1, 150) for t in range(5)] + [ev(5.0, "sent", LB1, 0)]
     doc = doc_of(lb1, [ev(9.5, "sent", LB2, 100)], end=9.8)
