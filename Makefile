@@ -23,7 +23,8 @@ demo-snapshots: deps
 # then audit the archives (not the nodes) on the controller.
 demo-offline: deps lab-up
 	rm -rf snapshots/demo && mkdir -p snapshots/demo
-	ansible-playbook collect.yml -i tests/lab/inventory.yml -e collect_dest=$(abspath snapshots/demo)
+	ansible-playbook collect.yml -i tests/lab/inventory.yml -e collect_dest=$(abspath snapshots/demo) \
+	    || test $$? -eq 4   # 4: compute-5 (a closed port by design) is unreachable; the others are collected
 	$(PYTHON) scripts/offline_inventory.py snapshots/demo/*.tar.gz -o snapshots/demo/inventory.yml
 	ansible-playbook audit.yml -i snapshots/demo/inventory.yml -e audit_report_dir=$(abspath reports/offline)
 

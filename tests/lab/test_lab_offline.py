@@ -9,6 +9,7 @@ port) yields no archive and does not stop the others.
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,9 @@ def test_collect_writes_one_archive_per_reachable_node(offline_run, scenarios):
     names = sorted(os.path.basename(a).rsplit("-", 1)[0] for a in offline_run["archives"])
     assert names == sorted(offline_run["nodes"]), _describe(offline_run["collect"])
     assert "compute-5" in offline_run["collect"].stdout  # reported, not silently dropped
+    # ... as Ansible's own unreachable, with the exit status that says a snapshot is missing.
+    assert offline_run["collect"].returncode == 4, _describe(offline_run["collect"])
+    assert re.search(r"compute-5\s*:.*unreachable=1", offline_run["collect"].stdout), _describe(offline_run["collect"])
     for path in offline_run["archives"]:
         with tarfile.open(path) as tar:
             assert not any(m.isdev() for m in tar.getmembers())
