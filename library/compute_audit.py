@@ -212,7 +212,9 @@ def exit_audit(module, **result):
         module.exit_json(**result)
     result.setdefault("invocation", {"module_args": module.params})
     module.do_cleanup_files()
-    sys.stdout.write("\n%s\n" % json.dumps(result, separators=(",", ":")))
+    text = json.dumps(result, separators=(",", ":"))
+    for part in ("\n", text, "\n"):        # not "\n%s\n" % text: no second copy of a result of megabytes
+        sys.stdout.write(part)
     sys.stdout.flush()
     sys.exit(0)
 
@@ -251,6 +253,7 @@ def run_module():
     except archive.ArchiveError as exc:
         module.fail_json(msg=scrub("cannot audit %s: %s" % (params["root"], exc.message)))
     audit = evaluate(facts, policy, host_name=params["host_name"])
+    del facts       # the raw facts (the larger part of the module's memory) are not returned
     # The effective policy's digest and the expired exemptions it ignored.
     annotate(audit, policy, [params["host_name"]] if params["host_name"] else [])
     # Everything that leaves the node goes through the one redactor and the one

@@ -52,8 +52,16 @@ def cut_list(items, limit, what):
     return items[:limit] + [more(len(items) - limit, what)]
 
 
-def result_size(obj):
-    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+def result_size(obj, at_most=None):
+    """Bytes of ``obj`` as compact UTF-8 JSON; with ``at_most``, any number <= at_most once it surely fits.
+
+    A character is at most 4 UTF-8 bytes, so a text of n characters with 4n <= at_most fits
+    without encoding it (no second copy of a result that may be megabytes).
+    """
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if at_most is not None and 4 * len(text) <= at_most:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def limit_result(audit, max_bytes=None):
@@ -74,7 +82,7 @@ def limit_result(audit, max_bytes=None):
     """
     if max_bytes is None:
         max_bytes = MAX_RESULT_BYTES
-    if result_size(audit) <= max_bytes:
+    if result_size(audit, max_bytes) <= max_bytes:
         return audit
     notes = []
     domains = audit.get("domains") or []
