@@ -96,40 +96,9 @@ def judge_domain(dom, mode):
         return _capped(_tcg(view, out))
     if view["type"] is None:
         out["evidence"].append("domain type unknown (no XML, no accel in the argv): judged as KVM")
-    proc = view["process"] if source.startswith("/proc") else None
-    pairs = view["pairs"]
-    argv_proc = view["process"] if (view["process"] or {}).get("argv_source") == source else None
-    for pair in pairs["argv"]:
-        rec = _nic.judge_argv_nic(pair["nic"], pair["iface"], view["process"], source, view["vhost_messages"])
-        # A sosreport's ps argv is lossy: unknown where a space could have changed the answer (issue 13).
-        out["nics"].append(_evidence.guard_lossy(rec, pair["nic"], pair["iface"], argv_proc))
-    for iface in pairs["hostdev"]:
-        rec = _xml_nic(iface, "not_applicable", _nic.OTHER_DATAPATH["hostdev"])
-        rec["backend"] = "hostdev"
-        rec["evidence"].append("domain XML: <interface type='hostdev'> mac %s" % iface.get("mac"))
-        out["nics"].append(rec)
-    for hot in pairs["hotplug"]:
-        out["nics"].append(_nic.judge_hotplug_nic(hot["iface"], proc, hot["fds"]))
-    for nic in pairs.get("detached") or []:
-        rec = _nic.record(nic.get("mac"), nic.get("driver"), (nic.get("netdev") or {}).get("type"),
-                          nic.get("netdev_id"), None)
-        rec.update(state="not_applicable", detached=True, evidence_kind="argv",
-                   reason="detached at run time: in the qemu argv (%s) but not in the live domain XML"
-                          % (nic.get("netdev_id") or nic.get("mac")))
-        out["nics"].append(rec)
-    for warning in view.get("libvirt_warnings") or []:
-        out["evidence"].append("%s:%s: %s (matched to this domain's start by time%s)" % (
-            warning.get("path"), warning.get("line"), excerpt(warning.get("text"), 160),
-            "; ambiguous" if warning.get("ambiguous") else ""))
-    for record in view.get("audit_records") or []:
-        if record.get("success") is False:
-            out["evidence"].append("%s:%s: libvirt could not open /dev/vhost-net for NIC %s (res=failed)"
-                                   % (record.get("path"), record.get("line"), record.get("mac")))
-    netdev_errors = [e for e in parsed.get("errors") or [] if "netdev" in (e.get("reason") or "")]
-    for n in out["nics"]:
-        if n["state"] == "unknown" and netdev_errors:
-            n["reason"] = "%s, or its -netdev could not be read (%s)" % (n["reason"], "; ".join(
-                "argv[%s]: %s" % (e.get("index"), excerpt(e.get("reason"), 80)) for e in netdev_errors[:2]))
+    out["nics"] = _judge_nics(view)
+    out["evidence"].extend(_libvirt_evidence(view))
+    _blame_unreadable_netdevs(out["nics"], parsed)
     states = [n["state"] for n in out["nics"]]
     if view["xml_error"]:
         # What runs was judged, but an input about this domain was broken: say so, never pass.
@@ -143,6 +112,58 @@ def judge_domain(dom, mode):
         states.append("unknown")
     _summarise(view, out, states)
     return _capped(out)
+
+
+def _judge_nics(view):
+    """Every NIC of a running KVM domain, each judged once: paired from the argv, hostdev, hot-plugged, detached."""
+    source, pairs = view["argv_source"], view["pairs"]
+    proc = view["process"] if source.startswith("/proc") else None
+    argv_proc = view["process"] if (view["process"] or {}).get("argv_source") == source else None
+    nics = []
+    for pair in pairs["argv"]:
+        rec = _nic.judge_argv_nic(pair["nic"], pair["iface"], view["process"], source, view["vhost_messages"])
+        # A sosreport's ps argv is lossy: unknown where a space could have changed the answer (issue 13).
+        nics.append(_evidence.guard_lossy(rec, pair["nic"], pair["iface"], argv_proc))
+    for iface in pairs["hostdev"]:
+        rec = _xml_nic(iface, "not_applicable", _nic.OTHER_DATAPATH["hostdev"])
+        rec["backend"] = "hostdev"
+        rec["evidence"].append("domain XML: <interface type='hostdev'> mac %s" % iface.get("mac"))
+        nics.append(rec)
+    for hot in pairs["hotplug"]:
+        nics.append(_nic.judge_hotplug_nic(hot["iface"], proc, hot["fds"]))
+    for nic in pairs.get("detached") or []:
+        rec = _nic.record(nic.get("mac"), nic.get("driver"), (nic.get("netdev") or {}).get("type"),
+                          nic.get("netdev_id"), None)
+        rec.update(state="not_applicable", detached=True, evidence_kind="argv",
+                   reason="detached at run time: in the qemu argv (%s) but not in the live domain XML"
+                          % (nic.get("netdev_id") or nic.get("mac")))
+        nics.append(rec)
+    return nics
+
+
+def _libvirt_evidence(view):
+    """What libvirt itself logged about this domain's start: daemon-log warnings, failed vhost-net opens."""
+    lines = []
+    for warning in view.get("libvirt_warnings") or []:
+        lines.append("%s:%s: %s (matched to this domain's start by time%s)" % (
+            warning.get("path"), warning.get("line"), excerpt(warning.get("text"), 160),
+            "; ambiguous" if warning.get("ambiguous") else ""))
+    for record in view.get("audit_records") or []:
+        if record.get("success") is False:
+            lines.append("%s:%s: libvirt could not open /dev/vhost-net for NIC %s (res=failed)"
+                         % (record.get("path"), record.get("line"), record.get("mac")))
+    return lines
+
+
+def _blame_unreadable_netdevs(nics, parsed):
+    """An unknown NIC of a domain whose argv had an unreadable -netdev says that may be why."""
+    netdev_errors = [e for e in parsed.get("errors") or [] if "netdev" in (e.get("reason") or "")]
+    if not netdev_errors:
+        return
+    for n in nics:
+        if n["state"] == "unknown":
+            n["reason"] = "%s, or its -netdev could not be read (%s)" % (n["reason"], "; ".join(
+                "argv[%s]: %s" % (e.get("index"), excerpt(e.get("reason"), 80)) for e in netdev_errors[:2]))
 
 
 def _capped(out):
