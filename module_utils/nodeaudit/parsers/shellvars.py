@@ -841,8 +841,6 @@ def boot_job_outcome(text, errexit=False, includes=None, key="VHOST_NET_ENABLED"
         segs = _segments(items, in_block)
         unsafe = []
         for seg_words, _sep, _redir, _lead in segs:
-            cmd_words = [w for w in seg_words if w.assignment() is None or seg_words.index(w) > 0 and
-                         seg_words[0].assignment() is None]
             cmd = None
             for w in seg_words:
                 if w.assignment() is None:

@@ -481,10 +481,28 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     own_reader = reader is None
     if own_reader:
         reader = RootReader(root, max_bytes=max_bytes or specs.DEFAULT_CAP, budget=budget)
-    live = reader.live
-    facts = {"mode": "live" if live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
+    try:
+        facts = {"mode": "live" if reader.live else "snapshot", "root": reader.root, "errors": [], "versions": {}}
+        shape, layout, libvirt_uri = _deployment_facts(reader, deployment_override, libvirt_uri, facts)
+        node = collect_node_sources(reader, layout, reader.live)
+        _host_facts(reader, node, layout, facts)
+        domains, sources = _domain_list(reader, layout, use_libvirt, libvirt_uri, facts)
+        sources["deployment"] = {"shape": shape["shape"], "evidence": shape["evidence"],
+                                 "overridden": shape["overridden"]}
+        facts["sources"] = sources
+        _domain_processes(reader, layout, domains, log_tail_bytes, facts)
+        if reader.timed_out:
+            facts["errors"].append("the audit's time budget of %ss ran out: reads after it were not done (first: %s)"
+                                   % (budget, ", ".join(reader.timed_out[:3])))
+        return facts
+    finally:
+        if own_reader:
+            reader.close()
 
-    shape = deployment.detect(reader, deployment_override)
+
+def _deployment_facts(reader, override, libvirt_uri, facts):
+    """The node's deployment shape and the layout it implies (where libvirt keeps what), into ``facts``."""
+    shape = deployment.detect(reader, override)
     layout = deployment.refine(deployment.layout(shape["shape"]), reader)
     if libvirt_uri == "qemu:///system" and layout.get("uri"):
         libvirt_uri = layout["uri"]          # Sunbeam's libvirt listens on the snap's socket
@@ -492,9 +510,12 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
                                                   [("shape", shape["shape"])]))
     if shape.get("error"):
         facts["errors"].append(shape["error"])
+    return shape, layout, libvirt_uri
 
-    node = collect_node_sources(reader, layout, live)
-    if live:
+
+def _host_facts(reader, node, layout, facts):
+    """Hostname, the defaults file (with what it sources, for the boot job's outcome) and the kernel."""
+    if reader.live:
         facts["hostname"] = socket.gethostname()
     else:
         rec = node["host.hostname"]
@@ -514,17 +535,22 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     facts["kernel"] = kernel_facts(node)
     facts["versions"]["kernel"] = facts["kernel"]["release"]
 
-    domains, sources = _list_domains(reader, layout, live, use_libvirt, libvirt_uri, facts)
+
+def _domain_list(reader, layout, use_libvirt, libvirt_uri, facts):
+    """The node's domains (libvirt, else its files), within the cap; ``(domains, sources)``."""
+    domains, sources = _list_domains(reader, layout, reader.live, use_libvirt, libvirt_uri, facts)
     if len(domains) > caps.MAX_DOMAINS:
         # Cut, and said: domains.vhost cannot pass for a node whose domains were not all judged.
         facts["domains_cut"] = len(domains) - caps.MAX_DOMAINS
         facts["errors"].append(caps.more(facts["domains_cut"], "domain(s)") + " (cap %d): not judged"
                                % caps.MAX_DOMAINS)
         domains = domains[:caps.MAX_DOMAINS]
-    sources["deployment"] = {"shape": shape["shape"], "evidence": shape["evidence"],
-                             "overridden": shape["overridden"]}
-    facts["sources"] = sources
+    return domains, sources
 
+
+def _domain_processes(reader, layout, domains, log_tail_bytes, facts):
+    """Each domain's qemu process and log, libvirt's own events, and the qemu processes no domain claims."""
+    sources = facts["sources"]
     scanned = {}
     procs, error = scan_processes(reader, layout, facts["errors"], scanned)
     sources["processes_skipped"] = scanned.get("skipped") or {}
@@ -537,7 +563,7 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
         pid = dom.get("pid")
         dom["process"] = (unclaimed.get(pid) or collect_process(reader, pid)) if pid and running else None
         if dom["process"] is not None:
-            check_stale(dom, sources, scanned.get("listed") or set(), pid in (procs or {}), live)
+            check_stale(dom, sources, scanned.get("listed") or set(), pid in (procs or {}), reader.live)
             running = dom.get("state") not in ("shutoff", "stale")
         dom["log"] = collect_log(reader, dom.get("name"), layout, log_tail_bytes) if running else None
         last = (((dom["log"] or {}).get("parsed") or {}).get("last_start") or {})
@@ -549,9 +575,4 @@ def collect(root="/", libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=
     # qemu processes no domain claims (started by hand, by another libvirtd in
     # a container, or left behind): still judged by what they run.
     facts["orphan_qemu"] = [unclaimed[pid] for pid in sorted(unclaimed) if pid not in claimed]
-    if reader.timed_out:
-        facts["errors"].append("the audit's time budget of %ss ran out: reads after it were not done (first: %s)"
-                               % (budget, ", ".join(reader.timed_out[:3])))
-    if own_reader:
-        reader.close()
-    return facts
+
