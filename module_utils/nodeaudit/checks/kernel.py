@@ -99,11 +99,21 @@ def check_kernel(views, params):
 def check_kernel_boot(views, params):
     k, cfg = views["kernel"], views["config"]
     cid = "kernel.vhost_net_boot"
-    expected = "vhost_net built in, listed in modules-load.d or /etc/modules, or VHOST_NET_ENABLED=1"
+    expected = ("vhost_net built in, listed in modules-load.d or /etc/modules, loaded by a boot script "
+                "(/etc/sysconfig/modules), or VHOST_NET_ENABLED=1")
     notes, evidence = _block_notes(k)
-    listed = k["boot_load"]
+    listed = [e for e in k["boot_load"] if e.get("via", "modules-load") == "modules-load"]
+    scripts = [e for e in k["boot_load"] if e.get("via") == "sysconfig-modules"]
     for entry in listed:
         evidence.append("%s:%s: %s" % (entry["path"], entry["line"], entry["module"]))
+    for entry in scripts:
+        evidence.append("%s:%s: modprobe%s %s (run at boot%s%s)" % (
+            entry["path"], entry["line"], " -b" if entry["blacklist"] else "", entry["module"],
+            ", not executable: whether it runs could not be told" if entry.get("executable") is None else "",
+            "; inside a condition of the script" if entry["conditional"] else ""))
+    for entry in k.get("boot_scripts_not_run") or []:
+        evidence.append("%s:%s: modprobe %s, but the script is not executable: not run at boot" % (
+            entry["path"], entry["line"], entry["module"]))
     value = cfg["key"]["value"] if cfg["readable"] else None
     if value is not None:
         evidence.append("%s: VHOST_NET_ENABLED=%s" % (cfg["path"], describe_value(value)))
@@ -117,20 +127,30 @@ def check_kernel_boot(views, params):
         loaders.append("listed in %s" % ", ".join(sorted(set(e["path"] for e in listed))))
     if value == "1":
         loaders.append("VHOST_NET_ENABLED=1 (qemu-kvm job runs `modprobe -b vhost_net`)")
+    if scripts:
+        loaders.append("loaded by %s (a boot script)" % ", ".join(sorted(set(e["path"] for e in scripts))))
     blacklisted = bool(k["blacklisted"])
+    # `modprobe vhost_net` without -b loads a blacklisted module all the same (the blacklist stops aliases
+    # and -b callers only): such a boot script still loads it.
+    unstoppable = [e for e in scripts if not e["blacklist"]]
+    stopped = blacklisted and not unstoppable
+    if blacklisted and unstoppable:
+        evidence.append("%s:%s: `modprobe %s` without -b ignores the blacklist" % (
+            unstoppable[0]["path"], unstoppable[0]["line"], unstoppable[0]["module"]))
     # kmod's lookup (when the module tree was read): does each boot loader really end with vhost_net loaded?
     ran = [loading.get("modules-load")] if listed else []
-    ran += [loading.get("modprobe -b")] if value == "1" else []
+    ran += [loading.get("modprobe -b")] if value == "1" or any(e["blacklist"] for e in scripts) else []
+    ran += [loading.get("modprobe")] if unstoppable else []
     ran = [r for r in ran if r]
-    if loaders and not blacklisted and ran and all(r.get("loads") is False for r in ran):
+    if loaders and not stopped and ran and all(r.get("loads") is False for r in ran):
         return result(cid, "fail", expected, "; ".join(loaders) + ", but modprobe would not load it",
                       "; ".join("%s: %s" % (r.get("who"), r.get("why")) for r in ran), evidence)
-    if loaders and not blacklisted and ran and not any(r.get("loads") for r in ran):
+    if loaders and not stopped and ran and not any(r.get("loads") for r in ran):
         return result(cid, "unknown", expected, "; ".join(loaders),
                       "; ".join("%s: %s" % (r.get("who"), r.get("why")) for r in ran), evidence)
-    if loaders and not blacklisted:
+    if loaders and not stopped:
         return result(cid, "pass", expected, "; ".join(loaders), None, evidence)
-    if loaders and blacklisted:
+    if loaders and stopped:
         return result(cid, "fail", expected, "; ".join(loaders) + ", but blacklisted",
                       "blacklisted: systemd-modules-load and `modprobe -b` both honour the blacklist; "
                       + "; ".join(notes), evidence)

@@ -14,7 +14,9 @@ see ``sources/facts.py``) in, one typed view out::
                  "module", "stops": [str]}],
      "loading": {entry point: {"loads", "why", "evidence", "kind", "who"}} | None,   # kmod's lookup (issue 10)
      "refused": [evidence],                             # the kernel's own module_blacklist=
-     "boot_load": [{"module", "line", "path"}],         # modules-load.d and /etc/modules entries for vhost_net
+     "boot_load": [{"module", "line", "path", "via", "blacklist", "conditional"}],   # what loads vhost_net at
+                                                        # boot: modules-load.d, /etc/modules, sysconfig scripts
+     "boot_scripts_not_run": [{"path", "line", "module"}],   # a *.modules script that is not executable
      "can_provide": True | False | None, "can_provide_reason": str | None,
      "errors": [str]}
 
@@ -75,7 +77,8 @@ def _blocks(files, policy, dep_install):
 
 
 def _boot_load(kernel):
-    entries, errors = [], []
+    """What loads vhost_net at boot, each with its file and line; and the boot scripts that do not run."""
+    entries, errors, not_run = [], [], []
     confdir = kernel.get("modules_load_d") or {}
     errors.extend(confdir.get("errors") or [])
     records = list(confdir.get("files") or []) + [kernel.get("etc_modules") or {}]
@@ -83,10 +86,28 @@ def _boot_load(kernel):
         if rec.get("status") == "ok":
             for entry in rec.get("parsed") or []:
                 if kmod.normalize_module(entry.get("module") or "") == MODULE:
-                    entries.append({"module": entry["module"], "line": entry["line"], "path": rec["path"]})
+                    entries.append({"module": entry["module"], "line": entry["line"], "path": rec["path"],
+                                    "via": "modules-load", "blacklist": True, "conditional": False})
         elif rec.get("status") not in ("missing", None) and rec.get("reason"):
             errors.append(rec["reason"])
-    return entries, errors
+    # RHEL/Fedora: rc.sysinit (6) or rhel-loadmodules.service (7) runs each executable *.modules script.
+    scripts = kernel.get("sysconfig_modules") or {}
+    errors.extend(scripts.get("errors") or [])
+    for rec in scripts.get("files") or []:
+        if rec.get("status") != "ok":
+            continue
+        for entry in rec.get("parsed") or []:
+            if kmod.normalize_module(entry.get("module") or "") != MODULE:
+                continue
+            item = {"module": entry["module"], "line": entry["line"], "path": rec["path"],
+                    "via": "sysconfig-modules", "blacklist": bool(entry.get("blacklist")),
+                    "conditional": bool(entry.get("conditional"))}
+            if rec.get("executable") is False:
+                not_run.append(item)
+            else:
+                item["executable"] = rec.get("executable")
+                entries.append(item)
+    return entries, errors, not_run
 
 
 def _can_provide(view):
@@ -212,8 +233,9 @@ def kernel_view(kernel):
     view["install_blocked"] = bool(install and install.get("blocks"))
     view["blocks"] = _blocks(files, policy, dep_install)
     _loading_rules(view, kernel, files)
-    boot, errors = _boot_load(kernel)
+    boot, errors, not_run = _boot_load(kernel)
     view["boot_load"] = boot
+    view["boot_scripts_not_run"] = not_run
     view["errors"].extend(errors)
     view["can_provide"], view["can_provide_reason"] = _can_provide(view)
     return view

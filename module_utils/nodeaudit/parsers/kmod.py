@@ -197,6 +197,86 @@ def parse_modules_load(text):
     return entries
 
 
+_SCRIPT_SEPARATORS = re.compile(r"\s*(?:&&|\|\||[;|&])\s*")
+_SCRIPT_OPENERS = ("if", "case", "while", "until", "for")
+_SCRIPT_CLOSERS = ("fi", "esac", "done")
+
+
+def parse_modules_script(text):
+    """``modprobe`` calls in a boot script of RHEL's ``/etc/sysconfig/modules/*.modules`` kind.
+
+    RHEL/CentOS 6's rc.sysinit (7's rhel-loadmodules.service) runs every
+    *executable* ``/etc/sysconfig/modules/*.modules`` at boot; qemu's
+    ``kvm.modules`` loads vhost_net there. A shell script is not read whole
+    (that is ``shellvars``' job for the one file whose outcome decides a
+    check): this finds each ``modprobe`` command word, its options (``-b`` /
+    ``--use-blacklist``: the blacklist applies; ``-a``: every name is a
+    module) and the module names it names, and whether the line sits inside an
+    ``if``/``case``/loop or after ``&&``/``||`` (``conditional``: it runs only
+    when the script's test holds, e.g. once ``kvm`` loaded). A ``$variable``
+    module name is not a name this can read: it is skipped.
+
+    Sample input (qemu's kvm.modules, shortened)::
+
+        #!/bin/sh
+        if [ $(grep -c vmx /proc/cpuinfo) -ne 0 ]; then
+            modprobe -b kvm-intel >/dev/null 2>&1
+        fi
+        modprobe -b vhost_net >/dev/null 2>&1
+
+    >>> text = "#!/bin/sh\\nif grep -q vmx /proc/cpuinfo; then\\n    modprobe -b kvm-intel >/dev/null 2>&1\\nfi\\n" \\
+    ...        "modprobe -b vhost_net >/dev/null 2>&1   # vhost\\n[ \\"$kvm\\" ] && /sbin/modprobe vhost-net\\n"
+    >>> [(e["module"], e["line"], e["blacklist"], e["conditional"]) for e in parse_modules_script(text)]
+    [('kvm-intel', 3, True, True), ('vhost_net', 5, True, False), ('vhost-net', 6, False, True)]
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    entries = []
+    depth = 0
+    for number, raw in enumerate(_split_lines(text), 1):
+        words = []
+        for word in raw.split():
+            if word.startswith("#"):
+                break
+            words.append(word)
+        line = " ".join(words)
+        commands = _SCRIPT_SEPARATORS.split(line)
+        chained = len(commands) > 1 and bool(re.search(r"&&|\|\|", line))
+        for command in commands:
+            toks = command.split()
+            while toks and toks[0] in ("then", "else", "do", "elif", "!", "{", "("):
+                toks = toks[1:]
+            if not toks:
+                continue
+            if toks[0] in _SCRIPT_OPENERS:
+                depth += 1
+                continue
+            if toks[0] in _SCRIPT_CLOSERS:
+                depth = max(0, depth - 1)
+                continue
+            if toks[0].rsplit("/", 1)[-1] != "modprobe":
+                continue
+            blacklist, every = False, False
+            names = []
+            for tok in toks[1:]:
+                if tok[:1] in "<>" or tok[:1].isdigit() and tok[1:2] in "<>":
+                    break                                    # a redirection: the arguments end
+                if tok.startswith("--"):
+                    blacklist = blacklist or tok == "--use-blacklist"
+                    every = every or tok == "--all"
+                elif tok.startswith("-") and not names:
+                    blacklist = blacklist or "b" in tok[1:]
+                    every = every or "a" in tok[1:]
+                else:
+                    names.append(tok)
+            for name in (names if every else names[:1]):
+                if "$" in name or "`" in name:
+                    continue
+                entries.append({"module": name.strip("'\""), "line": number, "blacklist": blacklist,
+                                "conditional": depth > 0 or chained, "raw": raw.strip()[:200]})
+    return entries
+
+
 def _kmod_split(line):
     """kmod's strtok(" \\t"): a carriage return is part of a word."""
     return [w for w in re.split(r"[ \t]+", line) if w]
@@ -352,7 +432,7 @@ def parse_modprobe_conf(text):
     return directives
 
 
-def effective_conf_files(listing):
+def effective_conf_files(listing, suffixes=(".conf", ".alias")):
     """The modprobe.d files kmod reads, in the order it reads them.
 
     Sample input (directories in precedence order, highest first)::
@@ -361,9 +441,9 @@ def effective_conf_files(listing):
          ("/run/modprobe.d", []),
          ("/lib/modprobe.d", ["aliases.conf", "blacklist.conf"])]
 
-    Only ``*.conf`` and ``*.alias`` (kmod reads both; not hidden); a name in a
-    higher directory masks the same name lower down; the result is ordered by
-    file name.
+    Only ``*.conf`` and ``*.alias`` (kmod reads both; not hidden; ``suffixes``
+    for other directory sets of the same rules); a name in a higher directory
+    masks the same name lower down; the result is ordered by file name.
 
     >>> effective_conf_files([("/etc/modprobe.d", ["blacklist.conf", "vhost.conf", "notes.txt"]),
     ...                       ("/run/modprobe.d", []),
@@ -376,7 +456,8 @@ def effective_conf_files(listing):
             for name in names:
                 if not isinstance(name, str) or not isinstance(directory, str):
                     raise ParseError("directory and file names must be strings")
-                if name.startswith(".") or not name.endswith((".conf", ".alias")) or len(name) < 6 or "/" in name:
+                if name.startswith(".") or "/" in name or not any(
+                        name.endswith(sfx) and len(name) > len(sfx) for sfx in suffixes):
                     continue
                 if name not in chosen:
                     chosen[name] = directory

@@ -244,7 +244,8 @@ def extract(path, dest, max_total=DEFAULT_MAX_TOTAL, max_members=DEFAULT_MAX_MEM
                 info["extracted"] += 1
             else:
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                fd = os.open(target, flags, 0o644)
+                # An executable stays executable (a boot script's run-or-not is evidence: sysconfig/modules).
+                fd = os.open(target, flags, 0o755 if member.mode & 0o111 else 0o644)
                 try:
                     handle = tar.extractfile(member)
                     if handle is not None:

@@ -109,6 +109,7 @@ def kernel_facts(sources):
         "modprobe_conf": sources["kernel.modprobe_conf"],
         "modules_load_d": sources["kernel.modules_load_d"],
         "etc_modules": sources["kernel.etc_modules"],
+        "sysconfig_modules": sources.get("kernel.sysconfig_modules") or {},
         "cmdline": sources.get("kernel.cmdline"),
         "index": sources.get("kernel.index") or {},
     }

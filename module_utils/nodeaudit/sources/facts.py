@@ -18,6 +18,7 @@ record with its ``status`` and ``reason``, never a missing key)::
         "dev": {"path", "present": bool | None, "kind", "rdev", "reason"},
         "modprobe_d": ConfDir, "modprobe_conf": Record,         # parsed: kmod.parse_modprobe_conf
         "modules_load_d": ConfDir, "etc_modules": Record,       # parsed: kmod.parse_modules_load
+        "sysconfig_modules": ConfDir,   # parsed: kmod.parse_modules_script; each file also "executable"
       },
       "domains": [Domain], "orphan_qemu": [Process], "domains_error"?: str,
     }
@@ -102,10 +103,15 @@ class MemoryReader(object):
             return Read(node_path, data.status, reason="%s: %s" % (node_path, data.reason))
         if isinstance(data, Device):
             return Read(node_path, OK, _DeviceStat(data))
-        return Read(node_path, OK, os.stat_result((_stat.S_IFREG | 0o644,) + (0,) * 9))
+        mode = 0o755 if isinstance(data, Executable) else 0o644
+        return Read(node_path, OK, os.stat_result((_stat.S_IFREG | mode,) + (0,) * 9))
 
     def exists(self, node_path):
         return node_path in self.files or node_path in self.dirs
+
+
+class Executable(str):
+    """A regular file with its execute bits set (mode 0755) in a ``MemoryReader``; its text as a str."""
 
 
 class Device(object):

@@ -61,6 +61,7 @@ class RecordingReader(RootReader):
         self.dirs = set()
         self.links = {}       # node path -> target
         self.stats = {}       # node path -> (kind, rdev)
+        self.executable = set()   # node paths of executable files that were stat-ed (kept 0755 in the tar)
         self.missing = {}     # node path -> (status, reason)
 
     def _miss(self, result):
@@ -103,6 +104,8 @@ class RecordingReader(RootReader):
             rdev = "%d:%d" % (os.major(result.data.st_rdev), os.minor(result.data.st_rdev)) \
                 if kind == "char" else None
             self.stats.setdefault(node_path, (kind, rdev))
+            if kind == "file" and mode & 0o111:
+                self.executable.add(node_path)
         return self._miss(result)
 
 
@@ -236,7 +239,7 @@ def capture(libvirt_uri="qemu:///system", use_libvirt=True, max_bytes=None, log_
         if not add_dirs(rel) or rel in entries:
             continue
         budget -= len(data)
-        entries[rel] = ("file", data)
+        entries[rel] = ("exec" if path in reader.executable else "file", data)
         item = {"path": path, "bytes": len(data), "redacted": how}
         if kind == "tail":
             item["tail"] = True
@@ -313,7 +316,7 @@ def pack(top, entries, manifest, now):
                 info.type, info.linkname, info.mode = tarfile.SYMTYPE, payload, 0o777
                 tar.addfile(info)
             else:
-                info.size, info.mode = len(payload), 0o644
+                info.size, info.mode = len(payload), 0o755 if kind == "exec" else 0o644
                 tar.addfile(info, io.BytesIO(payload))
         add("", "dir", None)
         for rel in sorted(entries):

@@ -84,6 +84,8 @@ NODE_SPECS = (
          "modules-load.d(5): modules systemd loads at boot"),
     Spec("kernel.etc_modules", "/etc/modules", "file", WHOLE, kmod.parse_modules_load, ALL_SHAPES,
          "Debian's /etc/modules: modules loaded at boot"),
+    Spec("kernel.sysconfig_modules", ("/etc/sysconfig/modules",), "confdir", WHOLE, kmod.parse_modules_script,
+         ALL_SHAPES, "RHEL/Fedora boot scripts (*.modules, run at boot when executable): `modprobe -b vhost_net`"),
     Spec("config.qemu_kvm", "{defaults_file}", "file", WHOLE, parse_defaults, ALL_SHAPES,
          "VHOST_NET_ENABLED and the other qemu-kvm job settings"),
     Spec("kernel.cmdline", "/proc/cmdline", "file", 64 * KIB, kmod.parse_kernel_cmdline, ALL_SHAPES,
@@ -222,11 +224,19 @@ def read_source(reader, spec, values=None):
     return _parse(spec, path, read)
 
 
-def read_confdir(reader, spec, suffix=".conf"):
+# The file names a confdir source reads (default ``*.conf``).
+CONFDIR_SUFFIX = {"kernel.sysconfig_modules": ".modules"}
+# Confdir sources whose files run only when executable: each record gets ``executable``.
+CONFDIR_EXECUTABLE = ("kernel.sysconfig_modules",)
+
+
+def read_confdir(reader, spec, suffix=None):
     """A systemd-style .d directory set: every effective file, parsed, in effective order.
 
-    Returns ``{"source", "dirs", "files": [record], "errors": [str]}``.
+    Returns ``{"source", "dirs", "files": [record], "errors": [str]}``; for the scripts of
+    CONFDIR_EXECUTABLE each record also says ``executable`` (True, False, None: could not tell).
     """
+    suffix = suffix or CONFDIR_SUFFIX.get(spec.name, ".conf")
     listing = []
     errors = []
     for directory in spec.path:
@@ -238,10 +248,13 @@ def read_confdir(reader, spec, suffix=".conf"):
                 errors.append(read.reason)
             listing.append((directory, []))
     files = []
-    for directory, name in kmod.effective_conf_files(listing):
+    for directory, name in kmod.effective_conf_files(listing, **({} if suffix == ".conf" else {"suffixes": (suffix,)})):
         file_spec = spec._replace(path="%s/%s" % (directory, name), kind="file")
         rec = read_source(reader, file_spec)
         if rec["status"] not in (OK, MISSING) and rec.get("reason"):
             errors.append(rec["reason"])
+        if spec.name in CONFDIR_EXECUTABLE and rec["status"] == OK:
+            st = reader.stat(file_spec.path)
+            rec["executable"] = bool(st.data.st_mode & 0o111) if st.ok else None
         files.append(rec)
     return {"source": spec.name, "dirs": list(spec.path), "files": files, "errors": errors}
