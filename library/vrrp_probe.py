@@ -89,6 +89,13 @@ options:
       - Seconds to keep capturing after O(until_back) was seen back.
     type: float
     default: 6
+  stop_file:
+    description:
+      - End the capture early once this file exists with a modification time after the capture began (an
+        older file is ignored). For a rollout, the controller touches it on the other hosts of an HA
+        group once the restarted member's own host saw it back; only the member's host can see that.
+        The module only looks at the file; it never creates or removes it.
+    type: path
   status_dir:
     description:
       - libvirt's live status files (which tap and MAC belong to which domain).
@@ -142,6 +149,12 @@ probe:
     started:
       description: Capture start, seconds since the epoch (node clock).
       type: float
+    back_seen:
+      description: Whether O(until_back)'s NIC showed it is back (an advert or an IGMP join) during the capture.
+      type: bool
+    stopped_by_file:
+      description: Whether the capture ended early because O(stop_file) was touched.
+      type: bool
     errors:
       description: What could not be captured or read, said plainly.
       type: list
@@ -192,8 +205,16 @@ def domain_nics(status_dir, patterns):
     return nics, errors
 
 
+def stop_requested(stop_file, since):
+    """Whether ``stop_file`` exists and was touched at or after ``since`` (epoch seconds): a stale one is ignored."""
+    try:
+        return os.stat(stop_file).st_mtime >= since - 1.0
+    except OSError:
+        return False
+
+
 def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adverts=20000, capture_fn=None,
-          until_back=None, settle=6.0):
+          until_back=None, settle=6.0, stop_file=None):
     """Capture on every NIC at once and summarise each (the module's logic, testable without Ansible)."""
     capture_fn = capture_fn or capture.capture
     back = {}
@@ -239,8 +260,14 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
                               "advert_int_s": v.get("advert_int_s"), "version": v.get("version"),
                               "family": info["family"]})
 
-    stop = (lambda: "t" in back and time.time() >= back["t"] + settle) if until_back else None
-    cap = capture_fn(list(by_tap), seconds, program, on_frame, should_stop=stop)
+    began = time.time()
+
+    def stop():
+        if until_back and "t" in back and time.time() >= back["t"] + settle:
+            return True
+        return bool(stop_file) and stop_requested(stop_file, began)
+    cap = capture_fn(list(by_tap), seconds, program, on_frame,
+                     should_stop=stop if (until_back or stop_file) else None)
     out = []
     for tap, nic in by_tap.items():
         events = nic.pop("events")
@@ -252,6 +279,7 @@ def probe(nics, seconds, traffic="vrrp", udp_ports=(), late_factor=1.5, max_adve
         out.append(nic)
     return {"started": round(cap["started"], 6), "ended": round(cap["ended"], 6), "seconds": seconds,
             "until_back": until_back, "back_seen": "t" in back,
+            "stopped_by_file": bool(stop_file) and stop_requested(stop_file, began),
             "traffic": traffic, "cpu": cap["cpu"], "nics": out,
             "errors": [cap["errors"][t] for t in sorted(cap["errors"])]}
 
@@ -269,6 +297,7 @@ def run_module():
             status_dir=dict(type="path", default="/run/libvirt/qemu"),
             until_back=dict(type="str"),
             settle=dict(type="float", default=6),
+            stop_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -285,7 +314,7 @@ def run_module():
     for ifname in p["interfaces"]:
         nics.append({"domain": None, "mac": None, "tap": ifname, "model": None})
     result = probe(nics, p["seconds"], p["traffic"], p["udp_ports"], p["late_factor"], p["max_adverts"],
-                   until_back=p["until_back"], settle=p["settle"])
+                   until_back=p["until_back"], settle=p["settle"], stop_file=p["stop_file"])
     result["errors"] = errors + result["errors"]
     result["host"] = socket.gethostname()
     if not nics:

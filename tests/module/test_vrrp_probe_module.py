@@ -115,3 +115,40 @@ def test_udp_port_filter_in_the_kernel(netns):
     out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", CAPTURE_UDP, mu],
                          check=True, capture_output=True, text=True, timeout=30).stdout.strip()
     assert out == "270f,270f"  # port 9999 twice; 1234 and 3784 dropped by the filter
+
+
+def _fake_capture(log):
+    """capture.capture's contract without sockets: run until `seconds` or until should_stop() says so."""
+    import time as _time
+
+    def capture_fn(ifnames, seconds, program, on_frame, should_stop=None):
+        started = _time.time()
+        while _time.time() - started < seconds:
+            if should_stop is not None and should_stop():
+                break
+            _time.sleep(0.02)
+        log.append(_time.time() - started)
+        return {"errors": {}, "interfaces": {}, "started": started, "ended": _time.time(),
+                "cpu": {"user_s": 0, "system_s": 0, "pct": 0}}
+    return capture_fn
+
+
+def test_a_touched_stop_file_ends_the_probe_and_a_stale_one_does_not(tmp_path):
+    # A rollout's other hosts cannot see the restarted member back: the controller touches the stop file.
+    import threading
+    import time as _time
+    module = load_module("vrrp_probe")
+    nics = [{"domain": "keepalived-lb01", "mac": "52:54:00:00:01:01", "tap": "pva", "model": "virtio"}]
+    stop = tmp_path / "probe.stop"
+    log = []
+    threading.Timer(0.3, stop.touch).start()
+    out = module.probe(nics, 5.0, capture_fn=_fake_capture(log), stop_file=str(stop))
+    assert log[-1] < 2.0 and out["stopped_by_file"] is True
+    # A stop file left from an earlier rollout (touched before this probe began) is not a request.
+    old = _time.time() - 60
+    os.utime(str(stop), (old, old))
+    out = module.probe(nics, 0.6, capture_fn=_fake_capture(log), stop_file=str(stop))
+    assert log[-1] >= 0.6 and out["stopped_by_file"] is False
+    # No stop file given: the probe is as long as asked (or until_back).
+    out = module.probe(nics, 0.3, capture_fn=_fake_capture(log))
+    assert log[-1] >= 0.3 and out["stopped_by_file"] is False
