@@ -506,7 +506,9 @@ def plan_input(domains, groups, per_host=20):
         host = "compute-%05d" % (d // per_host)
         entry = hosts.setdefault(host, {
             "reachable": True, "state": "fail", "sources": {"domains": "libvirt"},
-            "kernel": {"dev_vhost_net": True, "vhost_net_loaded": True}, "checks": [], "domains": []})
+            # The structured field the planner reads (combiners/kernel.py: can_provide), as the audit writes it.
+            "kernel": {"can_provide": True, "can_provide_reason": None, "dev_vhost_net": True,
+                       "vhost_net_loaded": True}, "checks": [], "domains": []})
         g, m = d % groups, d // groups
         entry["domains"].append({"name": "ha%04d-m%03d" % (g, m), "uuid": "00000000-0000-4000-8000-%012d" % d,
                                  "state": "running", "pid": 10000 + d, "needs_restart": True, "exempt": False})

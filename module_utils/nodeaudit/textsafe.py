@@ -27,6 +27,9 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Lone surrogates: what surrogateescape made of undecodable bytes (U+DC80..U+DCFF),
 # or any other unpaired surrogate that cannot be encoded.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Anything safe_text would change (a control character, a line separator, a lone surrogate): a string
+# without one is returned as it is, so walkers over large trees search once and call safe_text rarely.
+UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def _escape_control(match):

@@ -86,3 +86,17 @@ def test_markdown_and_table_are_readable_and_escaped():
     assert any(l.startswith("gone-1") and "UNREACH" in l for l in lines)
     assert "unreachable: gone-1" in table
     assert "bad-1 FAIL qemu_kvm.vhost_net_enabled: r" in table
+
+
+# safe_tree's fast path skips safe_text for strings UNSAFE does not match: they must be exactly the
+# strings safe_text leaves as they are (control characters, line separators, lone surrogates).
+from hypothesis import given as _given, strategies as _st  # noqa: E402
+from nodeaudit import textsafe as _textsafe  # noqa: E402
+
+
+@_given(_st.text(alphabet=_st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()),
+                 max_size=12))
+def test_unsafe_matches_exactly_what_safe_text_changes(text):
+    assert (_textsafe.safe_text(text) != text) == bool(_textsafe.UNSAFE.search(text))
+    assert report.safe_tree({text: [text, 1, None, True]}) == {_textsafe.safe_text(text): [
+        _textsafe.safe_text(text), 1, None, True]}
