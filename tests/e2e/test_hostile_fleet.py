@@ -45,7 +45,9 @@ START = ("2026-11-20 10:00:00.000+0000: starting up libvirt version: 9.0.0, qemu
          "kernel: 5.4.0-97-generic, hostname: h\n")
 HANG = """#!/bin/sh
 # A hung node: the compute_audit module never returns (everything else runs normally).
-case "$1" in *AnsiballZ_compute_audit.py) exec sleep 3600;; esac
+# Its pid goes to HUNG_PIDS so the test can end it: nothing on the controller side kills a process
+# that hangs before the module runs (the task's timeout only stops waiting for it).
+case "$1" in *AnsiballZ_compute_audit.py) echo $$ >> "$(dirname "$0")/hung.pids"; exec sleep 3600;; esac
 exec %s "$@"
 """ % sys.executable
 
@@ -162,6 +164,16 @@ def hostile_run(tmp_path_factory):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
     yield proc, out, hosts
+    # The hung node's process outlives the run (its task timed out; nothing kills it): end it here.
+    try:
+        with open(os.path.join(base, "hung.pids")) as handle:
+            for pid in handle.read().split():
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+    except OSError:
+        pass
     import shutil
     shutil.rmtree(base, ignore_errors=True)
 
