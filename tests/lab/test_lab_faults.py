@@ -31,8 +31,8 @@ NODES = ("compute-1", "compute-2", "compute-3", "compute-4")
 
 
 def start_playbook(inventory, report_dir, *extra):
-    # A node killed mid-audit is waited for until audit_timeout (the async job's bound, 300 s by default):
-    # a shorter one keeps each fault inside finish()'s time limit.
+    # A node that stops answering mid-audit is waited for until audit_timeout (the module's own bound, and
+    # the task's timeout 30 s later; 300 s by default): a shorter one keeps each fault inside finish()'s limit.
     argv = ["ansible-playbook", os.path.join(REPO, "audit.yml"), "-i", inventory,
             "-e", "audit_report_dir=%s" % report_dir, "-e", "audit_timeout=60"] + list(extra)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
