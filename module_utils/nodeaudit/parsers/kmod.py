@@ -46,12 +46,17 @@ def normalize_module(name):
     return str(name).replace("-", "_")
 
 
-def _split_lines(text):
+def _as_text(text):
+    """Parser input as text: bytes decoded (bad bytes replaced), anything else refused."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8", "replace")
     if not isinstance(text, str):
         raise ParseError("expected text, got %s" % type(text).__name__)
-    return text.split("\n")
+    return text
+
+
+def _split_lines(text):
+    return _as_text(text).split("\n")
 
 
 def _used_by(field):
@@ -229,8 +234,6 @@ def parse_modules_script(text):
     >>> [(e["module"], e["line"], e["blacklist"], e["conditional"]) for e in parse_modules_script(text)]
     [('kvm-intel', 3, True, True), ('vhost_net', 5, True, False), ('vhost-net', 6, False, True)]
     """
-    if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", "replace")
     entries = []
     depth = 0
     for number, raw in enumerate(_split_lines(text), 1):
@@ -288,10 +291,7 @@ def _kmod_lines(text):
     ``\\`` + newline joins lines; ``\\`` + any other character keeps only that
     character (kmod drops the backslash); a ``\\`` at the very end is dropped.
     """
-    if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", "replace")
-    if not isinstance(text, str):
-        raise ParseError("expected text, got %s" % type(text).__name__)
+    text = _as_text(text)
     out = []
     buf = []
     line = 1
@@ -790,10 +790,7 @@ def parse_kernel_cmdline(text):
     >>> r["modprobe_blacklist"], r["options"], r["module_blacklist"]
     (['vhost_net', 'floppy'], [('vhost_net', 'x=1')], ['vhost'])
     """
-    if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", "replace")
-    if not isinstance(text, str):
-        raise ParseError("expected text, got %s" % type(text).__name__)
+    text = _as_text(text)
     blacklist = []
     options = []
     for modname, param, value in _kcmdline_kmod(text):

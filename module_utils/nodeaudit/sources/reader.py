@@ -112,6 +112,16 @@ def _failed(node_path, exc):
     return Read(node_path, _status_for(exc), reason="%s: %s" % (node_path, exc.strerror or exc))
 
 
+def _lstat(node_path, name, dir_fd):
+    """``(lstat of name in dir_fd, None)`` or ``(None, Read)``: missing when it (or a parent) is not there."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False), None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None, Read(node_path, MISSING, reason="%s does not exist" % node_path)
+        return None, _failed(node_path, exc)
+
+
 def file_kind(mode):
     """What a non-regular file is, in words (for reasons)."""
     for test, word in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -245,12 +255,9 @@ class RootReader(object):
                         depth -= 1
                     continue
                 is_last = not parts
-                try:
-                    st = os.stat(part, dir_fd=cur, follow_symlinks=False)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                        return None, Read(node_path, MISSING, reason="%s does not exist" % node_path)
-                    return None, _failed(node_path, exc)
+                st, failure = _lstat(node_path, part, cur)
+                if failure is not None:
+                    return None, failure
                 if stat.S_ISLNK(st.st_mode) and (follow_last or not is_last):
                     hops += 1
                     if hops > MAX_SYMLINK_HOPS:
@@ -346,12 +353,9 @@ class RootReader(object):
         fd, depth = entry
         # The common case, inlined (what _walk does for one last component): one lstat in the
         # cached parent; only a symbolic link to follow takes the walk.
-        try:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                return None, Read(node_path, MISSING, reason="%s does not exist" % node_path)
-            return None, _failed(node_path, exc)
+        st, failure = _lstat(node_path, name, fd)
+        if failure is not None:
+            return None, failure
         if follow_last and stat.S_ISLNK(st.st_mode):
             return self._walk(node_path, fd, depth, [name], follow_last)
         return _Loc(fd, name, depth, False, st), None
